@@ -1,0 +1,7 @@
+// The adapter registry: one line per protocol. The config schema and the daemon are built from this list.
+import { generator } from './generator/index.js';
+import type { AdapterDefinition, SourceConfigBase } from './types.js';
+
+export const adapters: ReadonlyArray<AdapterDefinition<SourceConfigBase>> = [
+  generator as unknown as AdapterDefinition<SourceConfigBase>,
+];

@@ -1,0 +1,85 @@
+// Building blocks every component schema uses: durations, sizes, secret references, signal names, units,
+// time zones. Each is a zod schema whose input is what a controls engineer writes in YAML.
+import { z } from 'zod';
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+const DURATION_FACTORS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `500ms`, `1s`, `1.5m`, `2h`, `1d` into milliseconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * (DURATION_FACTORS[m[2] as string] as number));
+}
+
+/** A duration such as `500ms`, `1s`, `1m`, `2h`; becomes milliseconds. */
+export const duration = z
+  .string()
+  .refine((s) => parseDuration(s) !== undefined, {
+    message: 'expected a duration such as "500ms", "1s", "1m" or "2h" (a number followed by ms, s, m, h or d)',
+  })
+  .transform((s) => parseDuration(s) as number);
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/;
+const SIZE_FACTORS: Record<string, number> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+};
+
+/** Parses `2GiB`, `512MiB`, `100MB`, `4096` (bytes) into bytes; undefined when malformed. */
+export function parseSize(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? Math.floor(text) : undefined;
+  const m = SIZE_RE.exec(text.trim());
+  if (!m) return undefined;
+  return Math.floor(Number(m[1]) * (SIZE_FACTORS[m[2] ?? 'B'] as number));
+}
+
+/** A size such as `2GiB`, `512MiB`, `100MB` or a plain number of bytes; becomes bytes. */
+export const size = z
+  .union([z.string(), z.number()])
+  .refine((s) => parseSize(s) !== undefined, {
+    message: 'expected a size such as "2GiB", "512MiB", "100MB" or a number of bytes',
+  })
+  .transform((s) => parseSize(s) as number);
+
+/**
+ * A secret value resolved from the environment or a file at load time. It never prints itself:
+ * JSON, string conversion and util.inspect all give `[redacted]`.
+ */
+export class Secret {
+  readonly #value: string;
+  readonly origin: string;
+  constructor(value: string, origin: string) {
+    this.#value = value;
+    this.origin = origin;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Secret(${this.origin})`;
+  }
+}
+
+/** Default canonical signal naming rule: lowercase dotted path with at least two segments. */
+export const DEFAULT_SIGNAL_NAMING = '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$';
+
+/** Identifier for sources, sinks and the gateway: lowercase letters, digits, `-` and `_`. */
+export const componentId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+    message: 'expected an id of lowercase letters, digits, "-" or "_" (at most 63 characters), e.g. "press-1"',
+  });

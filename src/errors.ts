@@ -1,0 +1,39 @@
+// One error base class for the whole product: a stable machine-readable code, whether a retry can help,
+// and the ES2022 cause. Components throw subclasses; nobody string-matches messages.
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_SECRET_MISSING'
+  | 'JOURNAL_CLOSED'
+  | 'JOURNAL_DAMAGED'
+  | 'JOURNAL_FULL'
+  | 'SINK_RETRYABLE'
+  | 'SINK_PERMANENT'
+  | 'SOURCE_CONNECT'
+  | 'SOURCE_PROTOCOL'
+  | 'ADMIN_UNAUTHORIZED'
+  | 'ABORTED'
+  | 'INTERNAL';
+
+export class PlantgateError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** A configuration problem: fatal for the component, reported with its location, never retried. */
+export class ConfigError extends PlantgateError {
+  constructor(message: string, options: { cause?: unknown; code?: 'CONFIG_INVALID' | 'CONFIG_SECRET_MISSING' } = {}) {
+    super(options.code ?? 'CONFIG_INVALID', message, { retryable: false, cause: options.cause });
+  }
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof PlantgateError ? err.retryable : true;
+}

@@ -1,0 +1,23 @@
+// The northbound contract: a sink writes one batch and resolves only after the remote acknowledged it.
+import type { CanonicalRecord } from '../model/records.js';
+
+export interface Batch {
+  /** `<gateway id>:<sink id>:<first seq>-<last seq>`: deterministic, so a retry after a crash is the same batch. */
+  batch_id: string;
+  first_seq: number;
+  last_seq: number;
+  records: CanonicalRecord[];
+}
+
+export type WriteOutcome =
+  | { ok: true; status: number; latency_ms: number }
+  | { ok: false; retryable: true; status?: number; retry_after_ms?: number; error: string }
+  | { ok: false; retryable: false; status?: number; error: string };
+
+export interface Sink {
+  readonly id: string;
+  start(): Promise<void>;
+  /** Sends one batch; never throws for remote failures, returns their classification instead. */
+  write(batch: Batch, signal: AbortSignal): Promise<WriteOutcome>;
+  stop(): Promise<void>;
+}

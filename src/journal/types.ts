@@ -1,0 +1,116 @@
+// The store-and-forward journal's contract. The journal knows records and sink ids, never a sink's protocol.
+import type { CanonicalRecord, RawSample } from '../model/records.js';
+
+export type WhenFull = 'drop_oldest' | 'block';
+
+export interface JournalOptions {
+  /** Directory of the LevelDB store. */
+  dir: string;
+  /** Upper bound for the journal's records (key + value bytes). */
+  maxBytes: number;
+  /** Optional upper age of records (ms); older records are dropped and counted (reason `max_age`). */
+  maxAgeMs?: number;
+  whenFull: WhenFull;
+  /** Group-commit interval: appends arriving within it share one synced write. */
+  commitIntervalMs: number;
+}
+
+/** A sink's view of which records it takes. */
+export interface SinkSelector {
+  id: string;
+  select(record: CanonicalRecord): boolean;
+}
+
+export interface JournalEntry {
+  seq: number;
+  record: CanonicalRecord;
+  /** Stored size (key + value), for batch byte limits. */
+  bytes: number;
+}
+
+export interface SinkLedger {
+  /** Records selected by this sink that entered the journal. */
+  ingested: number;
+  delivered: number;
+  /** Selected records after the cursor still in the journal. */
+  queued: number;
+  dead_lettered: number;
+  /** By reason: `max_bytes`, `max_age`. */
+  dropped: Record<string, number>;
+}
+
+export interface JournalStats {
+  records: number;
+  bytes: number;
+  first_seq: number;
+  last_seq: number;
+  oldest_ts?: number;
+  sinks: Record<string, SinkLedger & { cursor: number; oldest_unacked_at?: number }>;
+  quarantine: { total: number; by_reason: Record<string, number> };
+  dead_letters: { batches: number; records: number };
+  /** True while appends wait for space (`block`). */
+  blocked: boolean;
+}
+
+export interface QuarantineEntry {
+  id: number;
+  /** Epoch ms when it was quarantined. */
+  at: number;
+  source: { id: string; type: string };
+  reason: string;
+  detail: string;
+  /** The raw sample exactly as the adapter emitted it (Date and bigint encoded), or a raw payload. */
+  sample?: RawSample;
+  raw?: string;
+}
+
+export interface DeadLetter {
+  batch_id: string;
+  sink: string;
+  at: number;
+  status?: number;
+  error: string;
+  records: CanonicalRecord[];
+}
+
+export interface Journal {
+  open(): Promise<void>;
+  /** Flushes pending commits, persists cursors and counters, closes the store. Idempotent. */
+  close(): Promise<void>;
+
+  /** Registers (or re-registers after reload) the sinks; a new sink starts at the current end of the journal. */
+  setSinks(sinks: readonly SinkSelector[]): Promise<void>;
+
+  /**
+   * Appends records; resolves after the group commit that holds them is synced to disk.
+   * With `block` and a full journal it waits for space (rejects with ABORTED when `signal` aborts).
+   */
+  append(records: readonly CanonicalRecord[], signal?: AbortSignal): Promise<void>;
+
+  /** Reads up to the limits, for one sink, the selected records after `afterSeq` (reading from that key forward). */
+  read(sinkId: string, afterSeq: number, maxRecords: number, maxBytes: number): Promise<JournalEntry[]>;
+  /** Resolves when a record after `afterSeq` exists (or the signal aborts). */
+  waitFor(afterSeq: number, signal: AbortSignal): Promise<void>;
+  /** Moves the sink's cursor to `seq` (records up to it delivered, counted `delivered` as given); persisted, synced. */
+  ack(sinkId: string, seq: number, delivered: number): Promise<void>;
+  cursor(sinkId: string): number;
+
+  /** Stores a batch the sink rejected permanently and moves the cursor past it. */
+  deadLetter(letter: DeadLetter, lastSeq: number): Promise<void>;
+  listDeadLetters(sinkId?: string, limit?: number): Promise<DeadLetter[]>;
+  /** Removes a dead letter after it has been delivered by replay (counted delivered) or purged. */
+  removeDeadLetter(batchId: string, outcome: 'delivered' | 'purged'): Promise<DeadLetter | undefined>;
+
+  /** Quarantines entries; resolves once synced. */
+  quarantine(entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>): Promise<void>;
+  listQuarantine(opts?: { reason?: string; afterId?: number; limit?: number }): Promise<QuarantineEntry[]>;
+  getQuarantine(id: number): Promise<QuarantineEntry | undefined>;
+  /** Removes quarantine entries (after replay or purge); counted by outcome. */
+  removeQuarantine(ids: readonly number[], outcome: 'replayed' | 'purged'): Promise<number>;
+
+  /** Small durable key-value state for derived events (window state), written with the next commit. */
+  getState<T>(key: string): Promise<T | undefined>;
+  putState(key: string, value: unknown): Promise<void>;
+
+  stats(): JournalStats;
+}

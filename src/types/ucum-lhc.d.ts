@@ -1,0 +1,5 @@
+// The UCUM library ships no type declarations; src/config/units.ts types the parts it uses.
+declare module '@lhncbc/ucum-lhc' {
+  const pkg: unknown;
+  export default pkg;
+}

@@ -1,0 +1,12 @@
+// Test runner configuration: unit tests next to the code, edge tests against the built daemon.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'adapters/**/*.test.ts', 'simulators/**/*.test.ts', 'edge-tests/**/*.test.ts'],
+    exclude: ['**/*.interop.test.ts', 'node_modules/**', 'dist/**'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
