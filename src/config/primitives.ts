@@ -12,11 +12,18 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(m[1]) * (DURATION_FACTORS[m[2] as string] as number));
 }
 
+const DURATION_EXPECTED =
+  'expected a duration such as "500ms", "1s", "1m" or "2h" (a number followed by ms, s, m, h or d)';
+
 /** A duration such as `500ms`, `1s`, `1m`, `2h`; becomes milliseconds. */
 export const duration = z
-  .string()
+  // A bare number (`interval: 5`) has no unit; say so instead of "expected string".
+  .string({
+    error: (iss) =>
+      iss.input === undefined ? undefined : `${DURATION_EXPECTED}, got ${JSON.stringify(iss.input)}`,
+  })
   .refine((s) => parseDuration(s) !== undefined, {
-    message: 'expected a duration such as "500ms", "1s", "1m" or "2h" (a number followed by ms, s, m, h or d)',
+    error: (iss) => `${DURATION_EXPECTED}, got ${JSON.stringify(iss.input)}`,
   })
   .transform((s) => parseDuration(s) as number);
 
@@ -43,9 +50,15 @@ export function parseSize(text: string | number): number | undefined {
 
 /** A size such as `2GiB`, `512MiB`, `100MB` or a plain number of bytes; becomes bytes. */
 export const size = z
-  .union([z.string(), z.number()])
+  .union([z.string(), z.number()], {
+    error: (iss) =>
+      iss.input === undefined
+        ? undefined
+        : `expected a size such as "2GiB", "512MiB", "100MB" or a number of bytes, got ${JSON.stringify(iss.input)}`,
+  })
   .refine((s) => parseSize(s) !== undefined, {
-    message: 'expected a size such as "2GiB", "512MiB", "100MB" or a number of bytes',
+    error: (iss) =>
+      `expected a size such as "2GiB", "512MiB", "100MB" or a number of bytes, got ${JSON.stringify(iss.input)}`,
   })
   .transform((s) => parseSize(s) as number);
 
@@ -78,8 +91,6 @@ export class Secret {
 export const DEFAULT_SIGNAL_NAMING = '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$';
 
 /** Identifier for sources, sinks and the gateway: lowercase letters, digits, `-` and `_`. */
-export const componentId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
-    message: 'expected an id of lowercase letters, digits, "-" or "_" (at most 63 characters), e.g. "press-1"',
-  });
+export const componentId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+  message: 'expected an id of lowercase letters, digits, "-" or "_" (at most 63 characters), e.g. "press-1"',
+});

@@ -18,22 +18,35 @@ export const valueType = z
 export const signalBaseShape = {
   name: z
     .string()
-    .describe('Canonical signal name, checked against gateway.signal_naming (e.g. "lyon.press1.hydraulic_pressure").'),
+    .describe(
+      'Canonical signal name, checked against gateway.signal_naming (e.g. "lyon.press1.hydraulic_pressure").',
+    ),
   description: z.string().optional().describe('Free text for people; not sent anywhere.'),
   value_type: valueType.optional(),
-  unit: ucumUnit.optional().describe('UCUM code of the unit the source sends, e.g. "[psi]", "[degF]", "Cel".'),
+  unit: ucumUnit
+    .optional()
+    .describe('UCUM code of the unit the source sends, e.g. "[psi]", "[degF]", "Cel".'),
   canonical_unit: ucumUnit
     .optional()
     .describe('UCUM code the value is converted to before it leaves the gateway; defaults to `unit`.'),
   scale: z
     .object({
-      factor: z.number().optional().describe('Multiplier applied to the raw value before unit conversion (default 1).'),
-      offset: z.number().optional().describe('Added after the factor (default 0): eng = raw * factor + offset.'),
+      factor: z
+        .number()
+        .optional()
+        .describe('Multiplier applied to the raw value before unit conversion (default 1).'),
+      offset: z
+        .number()
+        .optional()
+        .describe('Added after the factor (default 0): eng = raw * factor + offset.'),
       raw: z
         .tuple([z.number(), z.number()])
         .optional()
         .describe('Raw range [lo, hi] mapped linearly onto `eng`, e.g. [0, 27648] for an analog card.'),
-      eng: z.tuple([z.number(), z.number()]).optional().describe('Engineering range [lo, hi] that `raw` maps onto.'),
+      eng: z
+        .tuple([z.number(), z.number()])
+        .optional()
+        .describe('Engineering range [lo, hi] that `raw` maps onto.'),
     })
     .strict()
     .optional()
@@ -41,7 +54,9 @@ export const signalBaseShape = {
   range: z
     .tuple([z.number(), z.number()])
     .optional()
-    .describe('Valid range [min, max] in the canonical unit; values outside are quarantined as out_of_range.'),
+    .describe(
+      'Valid range [min, max] in the canonical unit; values outside are quarantined as out_of_range.',
+    ),
   enum: z
     .array(z.union([z.string(), z.number(), z.boolean()]))
     .optional()
@@ -50,12 +65,16 @@ export const signalBaseShape = {
     .number()
     .positive()
     .optional()
-    .describe('Largest plausible change per second in the canonical unit; faster jumps are quarantined as rate_of_change.'),
+    .describe(
+      'Largest plausible change per second in the canonical unit; faster jumps are quarantined as rate_of_change.',
+    ),
   max_length: z.number().int().positive().optional().describe('Longest allowed string value, in characters.'),
   required_attrs: z
     .array(z.string())
     .optional()
-    .describe('Attributes every sample must carry (e.g. work_order); missing ones are quarantined as missing_attr.'),
+    .describe(
+      'Attributes every sample must carry (e.g. work_order); missing ones are quarantined as missing_attr.',
+    ),
 } as const;
 
 /** A signal definition as the pipeline sees it after parsing (adapter-specific fields stripped). */

@@ -2,7 +2,10 @@
 import ucumPkg from '@lhncbc/ucum-lhc';
 
 interface UcumUtils {
-  validateUnitString(unit: string, suggest?: boolean): {
+  validateUnitString(
+    unit: string,
+    suggest?: boolean,
+  ): {
     status: 'valid' | 'invalid' | 'error';
     ucumCode: string | null;
     msg: string[];
@@ -12,7 +15,9 @@ interface UcumUtils {
   commensurablesList?(unit: string): unknown;
 }
 
-const utils: UcumUtils = (ucumPkg as unknown as { UcumLhcUtils: { getInstance(): UcumUtils } }).UcumLhcUtils.getInstance();
+const utils: UcumUtils = (
+  ucumPkg as unknown as { UcumLhcUtils: { getInstance(): UcumUtils } }
+).UcumLhcUtils.getInstance();
 
 export function ucum(): UcumUtils {
   return utils;

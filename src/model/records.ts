@@ -1,7 +1,8 @@
 // Canonical records: the one format every protocol is turned into and every sink receives.
 // This module knows nothing of configuration; it only defines shapes and content-derived ids.
-import { createHash } from 'node:crypto';
+
 import * as crypto from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 export type Quality = 'good' | 'uncertain' | 'bad';
 export type RecordValue = number | boolean | string;
@@ -71,7 +72,11 @@ const hasHash = typeof (crypto as { hash?: unknown }).hash === 'function';
 /** First 128 bits of SHA-256, hex. `crypto.hash` is ~3x faster than createHash for short inputs. */
 export function digest128(input: string): string {
   const hex = hasHash
-    ? (crypto as unknown as { hash(alg: string, data: string, enc: 'hex'): string }).hash('sha256', input, 'hex')
+    ? (crypto as unknown as { hash(alg: string, data: string, enc: 'hex'): string }).hash(
+        'sha256',
+        input,
+        'hex',
+      )
     : createHash('sha256').update(input).digest('hex');
   return hex.slice(0, 32);
 }

@@ -1,0 +1,179 @@
+// Secrets and paths: resolved at load from the environment or files, reported at their key when missing, and
+// never visible: not in messages, not in JSON or util.inspect of the loaded config, not in command output.
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkConfigCommand } from './commands.js';
+import { formatIssue, loadConfig } from './load.js';
+import { Secret } from './primitives.js';
+import { resolveReferences, resolveSecret, secretOf } from './secrets.js';
+import { captureOutput, loadText, Scratch } from './test-support.js';
+
+const SECRET = 'S3cr3t-V4lue-that-must-never-leak';
+
+const CONFIG = (auth: string) => `gateway:
+  id: test-gw
+  site: test
+  timezone: UTC
+storage:
+  dir: state
+sources:
+  - id: gen-1
+    type: generator
+    signals:
+      - name: test.line1.temp
+sinks:
+  - id: central
+    type: http
+    url: https://127.0.0.1:9/batches
+    auth: ${auth}
+`;
+
+const scratch = new Scratch();
+beforeAll(() => scratch.open());
+afterAll(() => scratch.close());
+
+describe('resolveSecret', () => {
+  it('reads an environment variable and a file (final newline dropped), relative to the base directory', async () => {
+    await writeFile(`${scratch.dir}/pw`, `${SECRET}\r\n`);
+    const env = await resolveSecret(
+      { kind: 'env', name: 'TOK' },
+      { env: { TOK: SECRET }, baseDir: scratch.dir },
+    );
+    const file = await resolveSecret({ kind: 'file', name: 'pw' }, { env: {}, baseDir: scratch.dir });
+    expect(env.ok && env.secret.reveal()).toBe(SECRET);
+    expect(file.ok && file.secret.reveal()).toBe(SECRET);
+    expect(file.ok && file.secret.origin).toBe(`file:${scratch.dir}/pw`);
+  });
+
+  it('says what is wrong without the value', async () => {
+    const ctx = { env: { EMPTY: '' }, baseDir: scratch.dir };
+    await writeFile(`${scratch.dir}/empty`, '\n');
+    const cases = await Promise.all([
+      resolveSecret({ kind: 'env', name: 'EMPTY' }, ctx),
+      resolveSecret({ kind: 'env', name: SECRET }, ctx),
+      resolveSecret({ kind: 'file', name: 'empty' }, ctx),
+    ]);
+    expect(cases.map((c) => (c.ok ? 'ok' : c.message))).toEqual([
+      'environment variable EMPTY is empty; set it in the service environment (systemd: Environment= or EnvironmentFile=)',
+      'expected the name of an environment variable (letters, digits and "_", e.g. CENTRAL_TOKEN), not the secret itself',
+      `secret file "${scratch.dir}/empty" is empty`,
+    ]);
+  });
+
+  // Root reads any file whatever its mode, so a permission test means nothing there.
+  it.skipIf(process.getuid?.() === 0)('reports a file the service user cannot read', async () => {
+    await writeFile(`${scratch.dir}/locked`, SECRET);
+    await chmod(`${scratch.dir}/locked`, 0o000);
+    const res = await resolveSecret({ kind: 'file', name: 'locked' }, { env: {}, baseDir: scratch.dir });
+    expect(res.ok ? 'ok' : res.message).toBe(
+      `secret file "${scratch.dir}/locked" is not readable by this user (permission denied); make it readable by the service user (e.g. chown plantgate, chmod 0640)`,
+    );
+  });
+});
+
+describe('resolveReferences (the generic rule)', () => {
+  it('resolves *_env/*_file in auth mappings and secret-like names elsewhere, next to the reference', async () => {
+    await writeFile(`${scratch.dir}/api.key`, SECRET);
+    const cfg = {
+      auth: { api_key_file: 'api.key', username: 'edge' },
+      password_env: 'MQTT_PW',
+      tls: {},
+      description_file: 'notes.txt',
+    };
+    const issues = await resolveReferences(cfg, { env: { MQTT_PW: SECRET }, baseDir: scratch.dir });
+    expect(issues).toEqual([]);
+    expect(secretOf(cfg.auth, 'api_key')?.reveal()).toBe(SECRET);
+    expect(cfg.auth.api_key_file).toBe(`${scratch.dir}/api.key`);
+    expect(secretOf(cfg, 'password')?.reveal()).toBe(SECRET);
+    // Not a secret: only made absolute.
+    expect(cfg.description_file).toBe(`${scratch.dir}/notes.txt`);
+    expect(secretOf(cfg, 'description')).toBeUndefined();
+  });
+
+  it('checks certificate files, makes paths absolute and leaves URLs alone', async () => {
+    const cfg = {
+      url: 'https://x/',
+      pki_dir: 'pki',
+      tls: { ca_file: 'ca.pem' },
+      auth: { cert_file: '/nonexistent/user.pem', key_file: '/nonexistent/user.key' },
+    };
+    const issues = await resolveReferences(cfg, { env: {}, baseDir: scratch.dir }, ['sources', 2]);
+    expect(cfg.url).toBe('https://x/');
+    expect(cfg.pki_dir).toBe(`${scratch.dir}/pki`);
+    expect(issues).toEqual([
+      {
+        path: ['sources', 2, 'tls', 'ca_file'],
+        message: `TLS file "${scratch.dir}/ca.pem" does not exist; create it or fix the path`,
+      },
+      {
+        path: ['sources', 2, 'auth', 'cert_file'],
+        message: 'certificate file "/nonexistent/user.pem" does not exist; create it or fix the path',
+      },
+      {
+        path: ['sources', 2, 'auth', 'key_file'],
+        message: 'certificate file "/nonexistent/user.key" does not exist; create it or fix the path',
+      },
+    ]);
+    expect(secretOf(cfg.auth, 'cert')).toBeUndefined();
+  });
+
+  it('refuses two references to the same secret', async () => {
+    const cfg = { auth: { token_env: 'A', token_file: 'b' } };
+    const issues = await resolveReferences(cfg, { env: { A: SECRET }, baseDir: scratch.dir });
+    expect(issues).toEqual([
+      { path: ['auth', 'token_file'], message: 'give either token_env or token_file, not both' },
+    ]);
+  });
+});
+
+describe('secrets in a loaded config', () => {
+  it('are resolved from a file next to the config', async () => {
+    await mkdir(`${scratch.dir}/secrets`, { recursive: true });
+    await writeFile(`${scratch.dir}/secrets/central.token`, `${SECRET}\n`);
+    const { result } = await loadText(scratch, 'file.yaml', CONFIG('{ bearer_file: secrets/central.token }'));
+    if (!result.ok) throw new Error(result.issues.map(formatIssue).join('\n'));
+    expect(secretOf(result.config.sinks[0]?.auth, 'bearer')?.reveal()).toBe(SECRET);
+  });
+
+  it('never appear in JSON, util.inspect, messages or command output', async () => {
+    const file = await scratch.write('env.yaml', CONFIG('{ bearer_env: PLANTGATE_TEST_SECRET }'));
+    const res = await loadConfig(file, { env: { PLANTGATE_TEST_SECRET: SECRET } });
+    if (!res.ok) throw new Error(res.issues.map(formatIssue).join('\n'));
+    const bearer = secretOf(res.config.sinks[0]?.auth, 'bearer');
+    expect(bearer).toBeInstanceOf(Secret);
+    expect(bearer?.reveal()).toBe(SECRET);
+    expect(JSON.stringify(res.config)).not.toContain(SECRET);
+    expect(JSON.stringify(res.config)).toContain('"bearer":"[redacted]"');
+    expect(inspect(res.config, { depth: 20 })).not.toContain(SECRET);
+    expect(`${bearer}`).toBe('[redacted]');
+
+    // A broken config with the secret set: issues of other keys must not carry it either.
+    const broken = await scratch.write(
+      'broken.yaml',
+      CONFIG('{ bearer_env: PLANTGATE_TEST_SECRET }').replace('timezone: UTC', 'timezone: Mars/Olympus'),
+    );
+    const bad = await loadConfig(broken, { env: { PLANTGATE_TEST_SECRET: SECRET } });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(JSON.stringify(bad.issues)).not.toContain(SECRET);
+
+    // The secret pasted where the variable name belongs is not echoed back.
+    const pasted = await scratch.write('pasted.yaml', CONFIG(`{ bearer_env: "${SECRET}" }`));
+    const previous = process.env.PLANTGATE_TEST_SECRET;
+    process.env.PLANTGATE_TEST_SECRET = SECRET;
+    try {
+      for (const f of [file, broken, pasted]) {
+        const out = await captureOutput(() => checkConfigCommand(f, {}));
+        expect(out.stdout + out.stderr).not.toContain(SECRET);
+      }
+      const pastedOut = await captureOutput(() => checkConfigCommand(pasted, {}));
+      expect(pastedOut.value).toBe(78);
+      expect(pastedOut.stderr).toContain(
+        'sinks.0.auth.bearer_env: expected the name of an environment variable (letters, digits and "_", e.g. CENTRAL_TOKEN), not the secret itself',
+      );
+    } finally {
+      if (previous === undefined) delete process.env.PLANTGATE_TEST_SECRET;
+      else process.env.PLANTGATE_TEST_SECRET = previous;
+    }
+  });
+});

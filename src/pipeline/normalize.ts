@@ -1,0 +1,313 @@
+// normalize: one raw sample -> canonical value, UTC time and quality, using its precompiled spec.
+// Writes into a reused result object and allocates nothing on the success path; a failure sets a reason
+// code and a sentence instead. Knows no protocol: OPC UA status codes are just 32-bit numbers here.
+import type { Quality, RawSample, RecordValue } from '../model/records.js';
+import { MAX_TS_MS, MIN_TS_MS, parseIsoTimestamp, type ZoneClock } from './local-time.js';
+import type { ReasonCode } from './reasons.js';
+import type { CompiledSpec } from './specs.js';
+
+/** Reused per pipeline: the outcome of normalize (and then validate) for the sample at hand. */
+export class SampleResult {
+  value: RecordValue = 0;
+  tsMs = 0;
+  quality: Quality = 'good';
+  attrs: Record<string, string> | undefined = undefined;
+  reason: ReasonCode = 'internal_error';
+  detail = '';
+
+  fail(reason: ReasonCode, detail: string): false {
+    this.reason = reason;
+    this.detail = detail;
+    return false;
+  }
+}
+
+/**
+ * Significant digits kept in values that went through scaling or unit conversion. UCUM conversions run
+ * through chains of factors (and affine functions for temperatures), leaving noise around 1e-13 relative
+ * to the largest term: 212 [degF] -> 100.00000000000338 Cel, 32 [degF] -> 5.4e-13 Cel. Twelve digits keep
+ * three orders of magnitude above that noise and remain far finer than any sensor, so 212 [degF] is
+ * exactly 100 Cel, values read as people expect and compare equal downstream.
+ */
+export const CONVERTED_SIGNIFICANT_DIGITS = 12;
+
+const POW10: readonly number[] = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/**
+ * Rounds `v` to CONVERTED_SIGNIFICANT_DIGITS digits counted against max(|v|, ref), where `ref` is the
+ * conversion's intercept: near zero an affine conversion's noise is absolute, not relative to the result.
+ */
+export function roundConverted(v: number, ref: number): number {
+  const mag = Math.max(Math.abs(v), ref);
+  if (mag === 0 || !Number.isFinite(mag)) return v;
+  const decimals = CONVERTED_SIGNIFICANT_DIGITS - 1 - Math.floor(Math.log10(mag));
+  const a = Math.abs(v);
+  let r: number;
+  if (decimals >= 0 && decimals <= 22) {
+    // Integer / exact power of ten: the division is correctly rounded, like parsing the decimal text.
+    const p = POW10[decimals] as number;
+    r = Math.round(a * p) / p;
+  } else if (decimals < 0 && decimals >= -22) {
+    const p = POW10[-decimals] as number;
+    r = Math.round(a / p) * p;
+  } else {
+    // Magnitudes below 1e-11 (rare): fall back to decimal text.
+    r = Number(a.toPrecision(CONVERTED_SIGNIFICANT_DIGITS));
+  }
+  // Rounding the magnitude keeps the result symmetric around zero (Math.round rounds -2.5 to -2).
+  return v < 0 ? -r : r;
+}
+
+/**
+ * Quality from an OPC UA status code or an explicit word. OPC UA puts the severity in the top two bits:
+ * 0b00 good, 0b01 uncertain, 0b10 bad (0b11 is reserved and treated as bad). Absent means good.
+ * Returns undefined when the status is none of these.
+ */
+export function qualityOf(status: unknown): Quality | undefined {
+  switch (typeof status) {
+    case 'undefined':
+      return 'good';
+    case 'number':
+      if (!Number.isInteger(status) || status < 0 || status > 0xffffffff) return undefined;
+      return severity(status >>> 30);
+    case 'bigint':
+      if (status < 0n || status > 0xffffffffn) return undefined;
+      return severity(Number(status >> 30n));
+    case 'string':
+      return status === 'good' || status === 'uncertain' || status === 'bad' ? status : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function severity(topBits: number): Quality {
+  return topBits === 0 ? 'good' : topBits === 1 ? 'uncertain' : 'bad';
+}
+
+const NUMERIC_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+const NON_FINITE_TEXT = /^\s*[+-]?(?:nan|inf|infinity)\s*$/i;
+/** Longest string read as a number; longer text is unparseable without scanning it. */
+const MAX_NUMERIC_TEXT = 256;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE_BIG = -MAX_SAFE_BIG;
+
+/** A short, never-throwing description of a value for reject details (strings cut to 40 characters). */
+export function describeValue(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return v.length > 40
+        ? `${JSON.stringify(v.slice(0, 40))}... (${v.length} characters)`
+        : JSON.stringify(v);
+    case 'number':
+    case 'boolean':
+      return String(v);
+    case 'bigint':
+      return `${v}n`;
+    case 'undefined':
+      return 'undefined';
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return 'an array';
+      if (v instanceof Date) return 'a Date';
+      return 'an object';
+  }
+}
+
+/** Normalizes `sample` against `spec` into `out`; false (with out.reason/out.detail set) when it cannot. */
+export function normalize(
+  sample: RawSample,
+  spec: CompiledSpec,
+  zone: ZoneClock,
+  ingestMs: number,
+  out: SampleResult,
+): boolean {
+  if (typeof sample.address !== 'string') {
+    return out.fail('bad_type', `The address is ${describeValue(sample.address)}, not a string.`);
+  }
+  const quality = qualityOf(sample.status);
+  if (quality === undefined) {
+    return out.fail(
+      'bad_status',
+      `The status ${describeValue(sample.status)} is neither a 32-bit OPC UA status code nor good, uncertain or bad.`,
+    );
+  }
+  out.quality = quality;
+  return (
+    timestamp(sample, zone, ingestMs, out) && coerce(sample.value, spec, out) && attributes(sample.attrs, out)
+  );
+}
+
+function timestamp(sample: RawSample, zone: ZoneClock, ingestMs: number, out: SampleResult): boolean {
+  const ts: unknown = sample.ts;
+  const unit: unknown = sample.ts_unit;
+  const local: unknown = sample.ts_local;
+  if (unit !== undefined && unit !== 'ms' && unit !== 's') {
+    return out.fail('bad_timestamp', `The ts_unit ${describeValue(unit)} is neither "ms" nor "s".`);
+  }
+  if (local !== undefined && typeof local !== 'boolean') {
+    return out.fail('bad_timestamp', `The ts_local flag ${describeValue(local)} is not a boolean.`);
+  }
+  let ms: number;
+  switch (typeof ts) {
+    case 'undefined':
+      // The source sent no time: the reading is timed when the gateway received it.
+      out.tsMs = ingestMs;
+      return true;
+    case 'number':
+      ms = unit === 's' ? ts * 1000 : ts;
+      break;
+    case 'bigint':
+      ms = ts >= MIN_SAFE_BIG && ts <= MAX_SAFE_BIG ? Number(ts) * (unit === 's' ? 1000 : 1) : Number.NaN;
+      break;
+    case 'string':
+      ms = parseIsoTimestamp(ts, local === true ? zone : undefined);
+      break;
+    default:
+      ms = ts instanceof Date ? ts.getTime() : Number.NaN;
+  }
+  // Sub-millisecond parts are truncated: records carry milliseconds.
+  ms = Math.floor(ms);
+  if (!(ms >= MIN_TS_MS && ms <= MAX_TS_MS)) {
+    return out.fail(
+      'bad_timestamp',
+      `The timestamp ${describeValue(ts)} is not an epoch time, Date or ISO 8601 date-time within years 0000-9999.`,
+    );
+  }
+  out.tsMs = ms;
+  return true;
+}
+
+function coerce(raw: unknown, spec: CompiledSpec, out: SampleResult): boolean {
+  if (spec.numeric) return coerceNumber(raw, spec, out);
+  if (spec.valueType === 'boolean') return coerceBoolean(raw, out);
+  return coerceString(raw, out);
+}
+
+function coerceNumber(raw: unknown, spec: CompiledSpec, out: SampleResult): boolean {
+  let v: number;
+  switch (typeof raw) {
+    case 'number':
+      v = raw;
+      break;
+    case 'bigint':
+      if (raw > MAX_SAFE_BIG || raw < MIN_SAFE_BIG) {
+        return out.fail(
+          'unparseable',
+          `The integer ${describeValue(raw)} is too large to be represented exactly.`,
+        );
+      }
+      v = Number(raw);
+      break;
+    case 'string':
+      if (raw.length <= MAX_NUMERIC_TEXT && NUMERIC_TEXT.test(raw)) v = Number(raw);
+      else if (raw.length <= MAX_NUMERIC_TEXT && NON_FINITE_TEXT.test(raw)) v = Number.NaN;
+      else return out.fail('unparseable', `The text ${describeValue(raw)} is not a decimal number.`);
+      break;
+    default:
+      return out.fail('bad_type', `The value is ${describeValue(raw)}, not a ${spec.valueType}.`);
+  }
+  if (!Number.isFinite(v))
+    return out.fail('not_finite', `The value ${describeValue(raw)} is not a finite number.`);
+  if (spec.scaled || spec.convert) {
+    if (spec.scaled) v = v * spec.scaleFactor + spec.scaleOffset;
+    if (spec.convert) v = spec.convert(v);
+    if (!Number.isFinite(v)) {
+      return out.fail(
+        'not_finite',
+        `The value ${describeValue(raw)} is not finite after scaling and conversion.`,
+      );
+    }
+    if (!Number.isInteger(v)) v = roundConverted(v, spec.noiseRef);
+  }
+  // -0 and 0 are one canonical value (and one id).
+  if (v === 0) v = 0;
+  if (spec.valueType === 'integer' && !Number.isSafeInteger(v)) {
+    return out.fail('not_integer', `The canonical value ${v} is not a safe integer.`);
+  }
+  out.value = v;
+  return true;
+}
+
+function coerceBoolean(raw: unknown, out: SampleResult): boolean {
+  switch (typeof raw) {
+    case 'boolean':
+      out.value = raw;
+      return true;
+    case 'number':
+      if (raw === 0 || raw === 1) {
+        out.value = raw === 1;
+        return true;
+      }
+      if (!Number.isFinite(raw)) return out.fail('not_finite', `The value ${raw} is not a finite number.`);
+      break;
+    case 'bigint':
+      if (raw === 0n || raw === 1n) {
+        out.value = raw === 1n;
+        return true;
+      }
+      break;
+    case 'string': {
+      const t = raw.length <= 16 ? raw.trim().toLowerCase() : '';
+      if (t === 'true' || t === '1') {
+        out.value = true;
+        return true;
+      }
+      if (t === 'false' || t === '0') {
+        out.value = false;
+        return true;
+      }
+      break;
+    }
+    default:
+      return out.fail('bad_type', `The value is ${describeValue(raw)}, not a boolean.`);
+  }
+  return out.fail('unparseable', `The value ${describeValue(raw)} is not a boolean (true, false, 1, 0).`);
+}
+
+function coerceString(raw: unknown, out: SampleResult): boolean {
+  switch (typeof raw) {
+    case 'string':
+      out.value = raw;
+      return true;
+    case 'number':
+      if (!Number.isFinite(raw)) return out.fail('not_finite', `The value ${raw} is not a finite number.`);
+      out.value = String(raw);
+      return true;
+    case 'boolean':
+    case 'bigint':
+      out.value = String(raw);
+      return true;
+    default:
+      return out.fail('bad_type', `The value is ${describeValue(raw)}, not a string.`);
+  }
+}
+
+function attributes(attrs: unknown, out: SampleResult): boolean {
+  out.attrs = undefined;
+  if (attrs === undefined) return true;
+  if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) {
+    return out.fail('bad_type', `The attributes are ${describeValue(attrs)}, not an object of strings.`);
+  }
+  const proto = Object.getPrototypeOf(attrs);
+  if (proto !== Object.prototype && proto !== null) {
+    return out.fail('bad_type', 'The attributes are not a plain object of strings.');
+  }
+  let any = false;
+  for (const k in attrs) {
+    const v = (attrs as Record<string, unknown>)[k];
+    if (typeof v !== 'string') {
+      return out.fail(
+        'bad_type',
+        `The attribute ${JSON.stringify(k.slice(0, 40))} is ${describeValue(v)}, not a string.`,
+      );
+    }
+    any = true;
+  }
+  // The adapter's object is passed on as is (adapters must not mutate attrs after emit); empty means none.
+  if (any) out.attrs = attrs as Record<string, string>;
+  return true;
+}
