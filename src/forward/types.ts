@@ -7,6 +7,8 @@ export interface Batch {
   first_seq: number;
   last_seq: number;
   records: CanonicalRecord[];
+  /** Optional JSON text of each record, aligned with `records` (from the journal), to avoid stringifying again. */
+  records_json?: string[];
 }
 
 export type WriteOutcome =

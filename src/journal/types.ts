@@ -1,4 +1,5 @@
 // The store-and-forward journal's contract. The journal knows records and sink ids, never a sink's protocol.
+import type { Logger } from 'pino';
 import type { CanonicalRecord, RawSample } from '../model/records.js';
 
 export type WhenFull = 'drop_oldest' | 'block';
@@ -13,6 +14,8 @@ export interface JournalOptions {
   whenFull: WhenFull;
   /** Group-commit interval: appends arriving within it share one synced write. */
   commitIntervalMs: number;
+  /** Parent logger; the journal logs through a child `{component: 'journal'}`. Silent when absent. */
+  log?: Logger;
 }
 
 /** A sink's view of which records it takes. */
@@ -26,6 +29,11 @@ export interface JournalEntry {
   record: CanonicalRecord;
   /** Stored size (key + value), for batch byte limits. */
   bytes: number;
+  /**
+   * Optional: the record's JSON text exactly as stored (when the stored value is JSON of the record), so the
+   * forwarder can build request bodies without stringifying the record again. Must parse to `record`.
+   */
+  json?: string;
 }
 
 export interface SinkLedger {
@@ -35,21 +43,42 @@ export interface SinkLedger {
   /** Selected records after the cursor still in the journal. */
   queued: number;
   dead_lettered: number;
-  /** By reason: `max_bytes`, `max_age`. */
+  /** By reason: `max_bytes`, `max_age` (readings only: events are never dropped), `purged` (dead letters purged). */
   dropped: Record<string, number>;
 }
 
 export interface JournalStats {
+  /** Records in the journal now (exact). */
   records: number;
+  /** Their stored size, key + value bytes. */
   bytes: number;
+  /** Seq of the oldest record still in the journal; 0 when it is empty. */
   first_seq: number;
   last_seq: number;
+  /** Epoch ms at which the oldest record in the journal was appended. */
   oldest_ts?: number;
+  /** Records ever appended to this store (cumulative; for the pipeline ledger `received = ingested + quarantined`). */
+  appended?: number;
   sinks: Record<string, SinkLedger & { cursor: number; oldest_unacked_at?: number }>;
-  quarantine: { total: number; by_reason: Record<string, number> };
+  /**
+   * `total` and `by_reason` are cumulative (every entry ever quarantined); `held`/`held_by_reason` are the entries
+   * stored now; `replayed` and `purged` count removals by outcome.
+   */
+  quarantine: {
+    total: number;
+    by_reason: Record<string, number>;
+    held?: number;
+    held_by_reason?: Record<string, number>;
+    replayed?: number;
+    purged?: number;
+  };
   dead_letters: { batches: number; records: number };
-  /** True while appends wait for space (`block`). */
+  /** True while appends wait for space (`block`, or `drop_oldest` with only events left to drop). */
   blocked: boolean;
+  /** Set when the store was found damaged at open (or during the previous run) and moved aside; a fresh store is in use. */
+  damaged?: { moved_to: string; at: number; error: string };
+  /** Set while writes fail (e.g. the disk is full): appends are rejected (`JOURNAL_FULL` for a full disk). */
+  write_error?: { at: number; error: string };
 }
 
 export interface QuarantineEntry {
@@ -78,7 +107,10 @@ export interface Journal {
   /** Flushes pending commits, persists cursors and counters, closes the store. Idempotent. */
   close(): Promise<void>;
 
-  /** Registers (or re-registers after reload) the sinks; a new sink starts at the current end of the journal. */
+  /**
+   * Registers (or re-registers after reload) the sinks; a new sink starts at the current end of the journal, a sink
+   * left out is forgotten (its cursor no longer holds records back). Call it after `open()` and before `append()`.
+   */
   setSinks(sinks: readonly SinkSelector[]): Promise<void>;
 
   /**
@@ -89,9 +121,16 @@ export interface Journal {
 
   /** Reads up to the limits, for one sink, the selected records after `afterSeq` (reading from that key forward). */
   read(sinkId: string, afterSeq: number, maxRecords: number, maxBytes: number): Promise<JournalEntry[]>;
-  /** Resolves when a record after `afterSeq` exists (or the signal aborts). */
-  waitFor(afterSeq: number, signal: AbortSignal): Promise<void>;
-  /** Moves the sink's cursor to `seq` (records up to it delivered, counted `delivered` as given); persisted, synced. */
+  /**
+   * Resolves when a record after `afterSeq` exists (or the signal aborts). With `sinkId`, only a record that sink
+   * selects counts, so a sink whose records are rare does not spin over records it skips.
+   */
+  waitFor(afterSeq: number, signal: AbortSignal, sinkId?: string): Promise<void>;
+  /**
+   * Moves the sink's cursor to `seq` (records up to it delivered); persisted, synced; a regression is ignored.
+   * `delivered` is the caller's count; the ledger counts the selected records still in the journal between the
+   * old cursor and `seq` (a record dropped meanwhile stays counted as dropped), and a mismatch is logged.
+   */
   ack(sinkId: string, seq: number, delivered: number): Promise<void>;
   cursor(sinkId: string): number;
 

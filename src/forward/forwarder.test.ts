@@ -1,0 +1,549 @@
+// The forwarder end to end against the real receiver simulator and the real LevelDB journal in a temp dir:
+// delivery once and in order, every fault of the wire contract, dead letters and replay, in-order cursor commits,
+// restarts that resend the same batch, graceful stop, TLS and credentials that never reach the logs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Receiver, type ReceiverOptions, startReceiver } from '../../simulators/receiver/receiver.js';
+import { createTestPki } from '../../simulators/receiver/test-certs.js';
+import { LevelJournal } from '../journal/level-journal.js';
+import { type EventRecord, eventId } from '../model/records.js';
+import { httpSinkSchema } from './config.js';
+import { Forwarder, type ForwarderMetrics } from './forwarder.js';
+import { HttpSink, type HttpSinkSettings } from './http-sink.js';
+import { createForwarderMetrics } from './metrics.js';
+import { sinkSelector } from './select.js';
+import { captureLogger, makeReading, waitUntil } from './test-support.js';
+
+const GW = 'lyon-edge-01';
+const TOKEN = 'tok-9d1e55-do-not-log';
+
+interface Harness {
+  dir: string;
+  journal: LevelJournal;
+  receiver: Receiver;
+  config: HttpSinkSettings;
+  log: Logger;
+  logText(): string;
+  logLines(): Array<Record<string, unknown>>;
+  forwarder?: Forwarder;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function openJournal(dir: string, config: HttpSinkSettings): Promise<LevelJournal> {
+  const journal = new LevelJournal({
+    dir,
+    maxBytes: 256 * 1024 * 1024,
+    whenFull: 'drop_oldest',
+    commitIntervalMs: 2,
+  });
+  await journal.open();
+  await journal.setSinks([sinkSelector(config)]);
+  return journal;
+}
+
+async function harness(
+  opts: {
+    sink?: Record<string, unknown>;
+    receiver?: ReceiverOptions;
+    config?: (url: string) => HttpSinkSettings;
+  } = {},
+): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'plantgate-fwd-'));
+  const receiver = await startReceiver(opts.receiver);
+  const config =
+    opts.config?.(receiver.url) ??
+    (httpSinkSchema.parse({
+      id: 'central',
+      type: 'http',
+      url: `${receiver.url}/v1/batches`,
+      batch: { max_records: 100, max_wait: '30ms' },
+      retry: { initial: '20ms', max: '200ms' },
+      ...opts.sink,
+    }) as HttpSinkSettings);
+  const journal = await openJournal(dir, config);
+  const cap = captureLogger('trace');
+  const h: Harness = { dir, journal, receiver, config, log: cap.log, logText: cap.text, logLines: cap.lines };
+  cleanups.push(async () => {
+    await h.forwarder?.stop(0);
+    await h.journal.close();
+    await receiver.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return h;
+}
+
+function forwarderFor(
+  h: Harness,
+  extra: { random?: () => number; env?: NodeJS.ProcessEnv; metrics?: ForwarderMetrics } = {},
+): Forwarder {
+  const sink = new HttpSink({
+    config: h.config,
+    gatewayId: GW,
+    site: 'lyon',
+    log: h.log,
+    ...(extra.env ? { env: extra.env } : {}),
+  });
+  const f = new Forwarder({
+    journal: h.journal,
+    sink,
+    gatewayId: GW,
+    site: 'lyon',
+    sinkConfig: h.config,
+    log: h.log,
+    ...(extra.random ? { random: extra.random } : {}),
+    ...(extra.metrics ? { metrics: extra.metrics } : {}),
+  });
+  h.forwarder = f;
+  return f;
+}
+
+/** Appends n readings numbered from `from`; returns the seqs the journal gave them. */
+async function appendReadings(
+  journal: LevelJournal,
+  from: number,
+  n: number,
+): Promise<{ first: number; last: number; ids: string[] }> {
+  const records = Array.from({ length: n }, (_, i) => makeReading(from + i));
+  const before = journal.stats().last_seq;
+  await journal.append(records);
+  return { first: before + 1, last: journal.stats().last_seq, ids: records.map((r) => r.id) };
+}
+
+/** waitUntil with the forwarder's health and the receiver's view attached to a timeout. */
+function until(
+  h: Harness,
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs?: number,
+): Promise<void> {
+  return waitUntil(cond, {
+    what,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    diag: () => ({
+      health: h.forwarder?.health(),
+      receiver: h.receiver.stats(),
+      requests: h.receiver.requests().slice(-20),
+      log: h.logLines().slice(-10),
+    }),
+  });
+}
+
+const bid = (first: number, last: number) => `${GW}:central:${first}-${last}`;
+
+describe('Forwarder', () => {
+  it('delivers every record once, in order, in deterministic batches, and moves the cursor', async () => {
+    const h = await harness();
+    const a = await appendReadings(h.journal, 0, 250);
+    const f = forwarderFor(h);
+    await f.start();
+    await until(h, () => h.receiver.stats().records === 250, '250 records');
+    expect(h.receiver.batches().map((b) => b.batch_id)).toEqual([
+      bid(a.first, a.first + 99),
+      bid(a.first + 100, a.first + 199),
+      bid(a.first + 200, a.last),
+    ]);
+    expect(h.receiver.records().map((r) => r.id)).toEqual(a.ids);
+    // Records arriving later form the next batch.
+    const b = await appendReadings(h.journal, 250, 30);
+    await until(h, () => h.receiver.stats().records === 280, '280 records');
+    expect(h.receiver.batches().at(-1)?.batch_id).toBe(bid(b.first, b.last));
+    await until(h, () => h.journal.cursor('central') === b.last, 'the cursor');
+    const s = h.receiver.stats();
+    expect(s).toMatchObject({ duplicate_batches: 0, duplicate_records: 0, invalid: 0 });
+    const ledger = h.journal.stats().sinks.central;
+    expect(ledger).toMatchObject({ delivered: 280, queued: 0, dead_lettered: 0 });
+    const health = f.health();
+    expect(health).toMatchObject({
+      state: 'connected',
+      backlog: 0,
+      delivered_records: 280,
+      delivered_batches: 4,
+      consecutive_failures: 0,
+    });
+    expect(health.last_ack_at).toBeGreaterThan(0);
+    expect(health.latency_ms_ewma).toBeGreaterThan(0);
+  });
+
+  it('waits up to max_wait to fill a batch, then sends what it has', async () => {
+    const h = await harness({ sink: { batch: { max_records: 100, max_wait: '400ms' } } });
+    const f = forwarderFor(h);
+    await f.start();
+    const t0 = Date.now();
+    await appendReadings(h.journal, 0, 1);
+    await appendReadings(h.journal, 1, 2);
+    await until(h, () => h.receiver.stats().batches === 1, 'the first batch');
+    const first = h.receiver.batches()[0];
+    expect(first?.records).toBe(3);
+    expect((first?.at ?? 0) - t0).toBeGreaterThanOrEqual(350);
+  });
+
+  it('retries 503 until the receiver recovers, without duplicates', async () => {
+    const h = await harness();
+    h.receiver.setFaults({ status: 503, count: 3 });
+    const a = await appendReadings(h.journal, 0, 50);
+    const f = forwarderFor(h);
+    await f.start();
+    await until(h, () => h.receiver.stats().records === 50, 'delivery after the 503s');
+    expect(h.receiver.requests().map((r) => [r.batch_id, r.status])).toEqual([
+      [bid(a.first, a.last), 503],
+      [bid(a.first, a.last), 503],
+      [bid(a.first, a.last), 503],
+      [bid(a.first, a.last), 200],
+    ]);
+    await until(h, () => f.health().delivered_records === 50, 'the commit');
+    expect(f.health()).toMatchObject({ state: 'connected', retries: 3, consecutive_failures: 0 });
+    expect(f.health().last_error).toMatch(/HTTP 503/);
+  });
+
+  it('honours Retry-After on 429 as the least wait', async () => {
+    const h = await harness({ sink: { retry: { initial: '10ms', max: '50ms' } } });
+    h.receiver.setFaults({ status: 429, count: 1, retry_after: 1 });
+    await appendReadings(h.journal, 0, 5);
+    const f = forwarderFor(h, { random: () => 0 });
+    await f.start();
+    await until(h, () => h.receiver.stats().records === 5, 'delivery after the 429');
+    const [first, second] = h.receiver.requests();
+    expect(first?.status).toBe(429);
+    expect(second?.status).toBe(200);
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('retries after connection resets', async () => {
+    const h = await harness();
+    h.receiver.setFaults({ reset: 2 });
+    await appendReadings(h.journal, 0, 20);
+    const f = forwarderFor(h);
+    await f.start();
+    await until(h, () => h.receiver.stats().records === 20, 'delivery after resets');
+    expect(h.receiver.requests().map((r) => r.status)).toEqual([0, 0, 200]);
+    expect(h.receiver.stats().duplicate_batches).toBe(0);
+  });
+
+  it('keeps records while the receiver is down, reports it, and delivers when it is back', async () => {
+    const h = await harness();
+    const f = forwarderFor(h);
+    await f.start();
+    await h.receiver.goDown();
+    await appendReadings(h.journal, 0, 20);
+    await until(h, () => f.health().consecutive_failures >= 6, 'failures while down');
+    const down = f.health();
+    expect(down.state).toBe('failing');
+    expect(down.last_error).toMatch(/ECONNREFUSED/);
+    expect(down.backlog).toBe(20);
+    expect(down.oldest_unacked_age_ms).toBeGreaterThanOrEqual(0);
+    expect(down.detail).toMatch(/failed in a row/);
+    expect(
+      h.logLines().some((l) => l.level === 50 && /failed \d+ attempts in a row/.test(String(l.msg))),
+    ).toBe(true);
+    await h.receiver.comeUp();
+    await until(h, () => h.receiver.stats().records === 20, 'delivery after the outage');
+    await until(h, () => f.health().state === 'connected' && f.health().backlog === 0, 'recovery');
+    expect(h.receiver.stats().duplicate_records).toBe(0);
+  });
+
+  it('dead-letters a permanently rejected batch, raises an alarm, moves on, and replays it later', async () => {
+    const h = await harness({ sink: { batch: { max_records: 10, max_wait: '30ms' } } });
+    const a = await appendReadings(h.journal, 0, 30);
+    h.receiver.setFaults({ reject_records: [a.ids[4] as string] });
+    const registry = new Registry();
+    const f = forwarderFor(h, { metrics: createForwarderMetrics(registry) });
+    await f.start();
+    await until(
+      h,
+      () => h.receiver.stats().records === 20 && f.health().dead_lettered_batches === 1,
+      'two good batches',
+    );
+    await until(h, () => h.journal.cursor('central') === a.last, 'the cursor past all three');
+    const dead = bid(a.first, a.first + 9);
+    const letters = await h.journal.listDeadLetters('central');
+    expect(letters.map((l) => [l.batch_id, l.status, l.records.length])).toEqual([[dead, 400, 10]]);
+    expect(letters[0]?.records.map((r) => r.id)).toEqual(a.ids.slice(0, 10));
+    const health = f.health();
+    expect(health.last_alarm).toMatchObject({ batch_id: dead, status: 400, records: 10 });
+    expect(health.dead_lettered_records).toBe(10);
+    expect(h.journal.stats().sinks.central).toMatchObject({ delivered: 20, dead_lettered: 10, queued: 0 });
+    expect(
+      h.logLines().some((l) => l.level === 50 && l.batch_id === dead && /dead letters/.test(String(l.msg))),
+    ).toBe(true);
+
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/plantgate_sink_dead_lettered_records_total\{sink="central"\} 10/);
+    expect(metrics).toMatch(/plantgate_sink_alarms_total\{sink="central",reason="dead_letter"\} 1/);
+    expect(metrics).toMatch(/plantgate_sink_requests_total\{sink="central",outcome="permanent"\} 1/);
+    expect(metrics).toMatch(/plantgate_sink_delivered_records_total\{sink="central"\} 20/);
+
+    // While the cause remains, a replay fails and the letter stays.
+    expect(await f.replayDeadLetter(dead)).toMatchObject({ ok: false, retryable: false, status: 400 });
+    expect((await h.journal.listDeadLetters('central')).length).toBe(1);
+    // A replay works on a stopped forwarder too (it opens the sink for the request).
+    await f.stop(1000);
+    h.receiver.setFaults({ clear: true });
+    expect(await f.replayDeadLetter(dead)).toMatchObject({ ok: true });
+    expect(await h.journal.listDeadLetters('central')).toEqual([]);
+    expect(h.receiver.stats().records).toBe(30);
+    expect(h.receiver.batches().at(-1)?.batch_id).toBe(dead);
+    expect(await f.replayDeadLetter('no-such-batch')).toBeUndefined();
+  });
+
+  it('calls a sink that rejects every batch failing, without flooding the log', async () => {
+    const h = await harness({ sink: { batch: { max_records: 5, max_wait: '20ms' } } });
+    h.receiver.setFaults({ reject_if: { signal: 'lyon.press1.hydraulic_pressure' } });
+    const a = await appendReadings(h.journal, 0, 30);
+    const f = forwarderFor(h);
+    await f.start();
+    await until(h, () => h.journal.cursor('central') === a.last, 'all batches dead-lettered');
+    expect(f.health()).toMatchObject({
+      state: 'failing',
+      dead_lettered_batches: 6,
+      dead_lettered_records: 30,
+    });
+    expect(f.health().detail).toMatch(/rejected 6 batches in a row/);
+    expect(h.logLines().filter((l) => /dead letters/.test(String(l.msg))).length).toBe(1);
+    h.receiver.setFaults({ clear: true });
+    await appendReadings(h.journal, 30, 5);
+    await until(h, () => h.receiver.stats().records === 5, 'delivery after the fix');
+    await until(h, () => f.health().state === 'connected', 'the state to recover');
+  });
+
+  it('sends up to max_in_flight batches at once but commits cursors strictly in order', async () => {
+    const h = await harness({
+      sink: {
+        batch: { max_records: 10, max_wait: '30ms' },
+        max_in_flight: 3,
+        retry: { initial: '200ms', max: '2s' },
+      },
+    });
+    const a = await appendReadings(h.journal, 0, 30);
+    const first = bid(a.first, a.first + 9);
+    h.receiver.setFaults({ status: 503, count: 3, only_batch: first });
+    const acks: Array<{ seq: number; at: number }> = [];
+    const realAck = h.journal.ack.bind(h.journal);
+    h.journal.ack = (sink, seq, delivered) => {
+      acks.push({ seq, at: Date.now() });
+      return realAck(sink, seq, delivered);
+    };
+    const f = forwarderFor(h, { random: () => 0.99 });
+    await f.start();
+    await until(h, () => h.receiver.batches().length === 2, 'batches 2 and 3 while 1 retries');
+    expect(
+      h.receiver
+        .batches()
+        .map((b) => b.batch_id)
+        .sort(),
+    ).toEqual([bid(a.first + 10, a.first + 19), bid(a.first + 20, a.last)]);
+    // Batch 1 is still being retried: nothing may be committed yet.
+    expect(h.journal.cursor('central')).toBe(a.first - 1);
+    expect(acks).toEqual([]);
+    await until(h, () => h.journal.cursor('central') === a.last, 'the cursor after batch 1');
+    const firstOk = h.receiver.requests().find((r) => r.batch_id === first && r.status === 200);
+    expect(firstOk).toBeDefined();
+    expect(acks.length).toBeGreaterThan(0);
+    expect(acks[0]?.at).toBeGreaterThanOrEqual(firstOk?.at ?? Number.POSITIVE_INFINITY);
+    expect(acks[0]?.seq).toBeGreaterThanOrEqual(a.first + 9);
+    for (let i = 1; i < acks.length; i++) expect(acks[i]?.seq).toBeGreaterThan(acks[i - 1]?.seq ?? 0);
+    expect(h.receiver.stats().max_concurrent).toBeLessThanOrEqual(3);
+    expect(h.receiver.stats().records).toBe(30);
+  });
+
+  it('never has more than max_in_flight batches in flight', async () => {
+    const h = await harness({
+      sink: { batch: { max_records: 50, max_wait: '30ms' }, max_in_flight: 2 },
+      receiver: { keep_records: false },
+    });
+    h.receiver.setFaults({ slow_ms: 100 });
+    await appendReadings(h.journal, 0, 500);
+    const f = forwarderFor(h);
+    await f.start();
+    let maxSeen = 0;
+    await until(
+      h,
+      () => {
+        maxSeen = Math.max(maxSeen, f.health().batches_in_flight);
+        return h.receiver.stats().records === 500;
+      },
+      'delivery',
+    );
+    expect(h.receiver.stats().max_concurrent).toBe(2);
+    expect(maxSeen).toBeLessThanOrEqual(2);
+  });
+
+  it('after a restart resends the batch that was in flight with the same batch id, not a bigger one', async () => {
+    const h = await harness({ sink: { batch: { max_records: 100, max_wait: '20ms' } } });
+    h.receiver.setFaults({ slow_ms: 1500 });
+    const a = await appendReadings(h.journal, 0, 5);
+    const f1 = forwarderFor(h);
+    await f1.start();
+    await until(h, () => h.receiver.stats().concurrent === 1, 'the request to be in flight');
+    await f1.stop(50);
+    expect(f1.health().state).toBe('stopped');
+    expect(h.journal.cursor('central')).toBe(a.first - 1);
+    // More records arrive before the restart; the journal is closed and opened again (as after a crash or reboot).
+    const b = await appendReadings(h.journal, 5, 5);
+    await h.journal.close();
+    h.journal = await openJournal(h.dir, h.config);
+    h.receiver.setFaults({ clear: true });
+    const f2 = forwarderFor(h);
+    await f2.start();
+    await until(
+      h,
+      () => h.receiver.stats().records === 10 && h.receiver.stats().duplicate_batches === 1,
+      'the resend and the new batch',
+    );
+    const ids = h.receiver.requests().map((r) => r.batch_id);
+    expect(new Set(ids)).toEqual(new Set([bid(a.first, a.last), bid(b.first, b.last)]));
+    expect(h.receiver.stats()).toMatchObject({ batches: 2, duplicate_batches: 1, duplicate_records: 0 });
+    await until(h, () => h.journal.cursor('central') === b.last, 'the cursor');
+  });
+
+  it('re-cuts full batches identically after a restart', async () => {
+    const h = await harness({ sink: { batch: { max_records: 40, max_wait: '20ms' }, max_in_flight: 2 } });
+    h.receiver.setFaults({ slow_ms: 1000 });
+    const a = await appendReadings(h.journal, 0, 120);
+    const f1 = forwarderFor(h);
+    await f1.start();
+    await until(h, () => h.receiver.stats().concurrent === 2, 'two requests in flight');
+    await f1.stop(0);
+    await h.journal.close();
+    h.journal = await openJournal(h.dir, h.config);
+    h.receiver.setFaults({ clear: true });
+    const f2 = forwarderFor(h);
+    await f2.start();
+    await until(
+      h,
+      () => h.receiver.stats().records === 120 && h.receiver.stats().duplicate_batches === 2,
+      'delivery',
+    );
+    expect(new Set(h.receiver.requests().map((r) => r.batch_id))).toEqual(
+      new Set([bid(a.first, a.first + 39), bid(a.first + 40, a.first + 79), bid(a.first + 80, a.last)]),
+    );
+    expect(h.receiver.stats().duplicate_records).toBe(0);
+  });
+
+  it('stops within its deadline while the receiver is down, and the records go out after the restart', async () => {
+    const h = await harness();
+    await h.receiver.goDown();
+    await appendReadings(h.journal, 0, 15);
+    const f1 = forwarderFor(h);
+    await f1.start();
+    await until(h, () => f1.health().consecutive_failures >= 2, 'failures');
+    const t0 = Date.now();
+    await f1.stop(200);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(f1.health().state).toBe('stopped');
+    expect(h.logLines().some((l) => /stop deadline passed/.test(String(l.msg)))).toBe(true);
+    await h.receiver.comeUp();
+    const f2 = forwarderFor(h);
+    await f2.start();
+    await until(h, () => h.receiver.stats().records === 15, 'delivery after restart');
+  });
+
+  it('retries a failing journal read instead of giving up on the sink', async () => {
+    const h = await harness();
+    const a = await appendReadings(h.journal, 0, 10);
+    const realRead = h.journal.read.bind(h.journal);
+    let failures = 2;
+    h.journal.read = (...args) =>
+      failures-- > 0 ? Promise.reject(new Error('disk hiccup')) : realRead(...args);
+    const f = forwarderFor(h, { random: () => 0 });
+    await f.start();
+    await until(h, () => h.journal.cursor('central') === a.last, 'delivery after read errors');
+    expect(h.receiver.stats().records).toBe(10);
+    expect(f.health().last_error).toMatch(/reading the journal failed: disk hiccup/);
+    expect(h.logLines().filter((l) => /Reading the journal/.test(String(l.msg))).length).toBe(1);
+  });
+
+  it('forwards only the records its selection takes', async () => {
+    const h = await harness({ sink: { select: { kinds: ['event'], types: ['production.count'] } } });
+    const f = forwarderFor(h);
+    await f.start();
+    const ev = (n: number, type: string): EventRecord => ({
+      id: eventId(GW, type, 'lyon.packer3', String(n)),
+      kind: 'event',
+      type,
+      ts: new Date(Date.parse('2026-11-27T10:00:00Z') + n * 60_000).toISOString(),
+      subject: 'lyon.packer3',
+      data: { count: n },
+    });
+    await appendReadings(h.journal, 0, 50);
+    await h.journal.append([ev(1, 'production.count'), ev(1, 'machine.downtime'), ev(2, 'production.count')]);
+    await appendReadings(h.journal, 50, 50);
+    await until(h, () => h.receiver.stats().records === 2, 'the two events');
+    expect(h.receiver.records().map((r) => [r.kind, r.type])).toEqual([
+      ['event', 'production.count'],
+      ['event', 'production.count'],
+    ]);
+    await until(h, () => h.journal.stats().sinks.central?.queued === 0, 'nothing queued');
+  });
+
+  it('verifies TLS with ca_file and, without it, retries with a certificate error instead of dead-lettering', async () => {
+    const pki = createTestPki();
+    cleanups.push(() => pki.cleanup());
+    const mk = (tls: Record<string, unknown> | undefined) => (url: string) =>
+      httpSinkSchema.parse({
+        id: 'central',
+        type: 'http',
+        url: `${url}/v1/batches`,
+        batch: { max_records: 100, max_wait: '20ms' },
+        retry: { initial: '20ms', max: '100ms' },
+        ...(tls ? { tls } : {}),
+      }) as HttpSinkSettings;
+    const h = await harness({
+      receiver: { tls: { cert: pki.serverCert, key: pki.serverKey } },
+      config: mk(undefined),
+    });
+    await appendReadings(h.journal, 0, 10);
+    const f1 = forwarderFor(h);
+    await f1.start();
+    await until(h, () => f1.health().consecutive_failures >= 2, 'TLS failures');
+    expect(f1.health().last_error).toMatch(/certificate verification failed/);
+    expect(f1.health().dead_lettered_batches).toBe(0);
+    expect(h.receiver.stats().requests).toBe(0);
+    await f1.stop(0);
+    h.config = mk({ ca_file: pki.caFile })(h.receiver.url);
+    const f2 = forwarderFor(h);
+    await f2.start();
+    await until(h, () => h.receiver.stats().records === 10, 'delivery over verified TLS');
+  });
+
+  it('sends the bearer token and never writes it to the logs, whatever fails', async () => {
+    const h = await harness({
+      receiver: { require_authorization: `Bearer ${TOKEN}` },
+      sink: { auth: { bearer_env: 'PG_FWD_TOKEN' }, batch: { max_records: 10, max_wait: '20ms' } },
+    });
+    const a = await appendReadings(h.journal, 0, 30);
+    h.receiver.setFaults({ status: 503, count: 2 });
+    const f = forwarderFor(h, { env: { PG_FWD_TOKEN: TOKEN } });
+    await f.start();
+    await until(h, () => h.receiver.stats().records === 30, 'delivery');
+    expect(a.ids.length).toBe(30);
+    // The next batch meets a reset, then a permanent rejection (an alarm logged with the error text).
+    const next = makeReading(30).id;
+    h.receiver.setFaults({ reset: 1, reject_records: [next] });
+    const b = await appendReadings(h.journal, 30, 10);
+    expect(b.ids[0]).toBe(next);
+    await until(h, () => f.health().dead_lettered_batches === 1, 'a dead letter');
+    h.receiver.setFaults({ clear: true });
+    const c = await appendReadings(h.journal, 40, 10);
+    await until(
+      h,
+      () => h.journal.cursor('central') === c.last && h.receiver.stats().records === 40,
+      'the cursor',
+    );
+    expect(h.receiver.lastHeaders('/v1/batches')?.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(h.receiver.stats().unauthorized).toBe(0);
+    const logs = h.logText();
+    expect(logs.length).toBeGreaterThan(0);
+    expect(h.logLines().some((l) => l.level === 40)).toBe(true);
+    expect(h.logLines().some((l) => l.level === 50)).toBe(true);
+    expect(logs).not.toContain(TOKEN);
+    expect(JSON.stringify(f.health())).not.toContain(TOKEN);
+  });
+});

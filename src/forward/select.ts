@@ -1,0 +1,38 @@
+// Turns a sink's `select` section into the predicate the journal uses to decide which records the sink takes.
+import type { SinkSelector } from '../journal/types.js';
+import type { CanonicalRecord } from '../model/records.js';
+import type { HttpSinkSelectConfig } from './config.js';
+
+/** Matches signal names against exact names and `prefix.*` patterns. */
+function signalMatcher(patterns: readonly string[]): (signal: string) => boolean {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const p of patterns) {
+    if (p.endsWith('.*')) prefixes.push(p.slice(0, -1));
+    else exact.add(p);
+  }
+  return (signal) => exact.has(signal) || prefixes.some((pre) => signal.startsWith(pre));
+}
+
+/**
+ * Builds the record predicate of one sink: `kinds` filters both kinds, `types` only events, `signals` only
+ * readings; absent lists take everything.
+ */
+export function recordSelector(
+  select: HttpSinkSelectConfig | undefined,
+): (record: CanonicalRecord) => boolean {
+  const kinds = select?.kinds ? new Set<string>(select.kinds) : undefined;
+  const types = select?.types ? new Set<string>(select.types) : undefined;
+  const signals = select?.signals ? signalMatcher(select.signals) : undefined;
+  if (!kinds && !types && !signals) return () => true;
+  return (r) => {
+    if (kinds && !kinds.has(r.kind)) return false;
+    if (r.kind === 'event') return types ? types.has(r.type) : true;
+    return signals ? signals(r.signal) : true;
+  };
+}
+
+/** The journal's view of a sink: its id and which records it takes. */
+export function sinkSelector(config: { id: string; select?: HttpSinkSelectConfig }): SinkSelector {
+  return { id: config.id, select: recordSelector(config.select) };
+}
