@@ -1,7 +1,13 @@
 // The adapter registry: one line per protocol. The config schema and the daemon are built from this list.
 import { generator } from './generator/index.js';
+import { modbus } from './modbus/index.js';
+import { mqtt } from './mqtt/index.js';
+import { opcua } from './opcua/index.js';
 import type { AdapterDefinition, SourceConfigBase } from './types.js';
 
 export const adapters: ReadonlyArray<AdapterDefinition<SourceConfigBase>> = [
   generator as unknown as AdapterDefinition<SourceConfigBase>,
+  modbus as unknown as AdapterDefinition<SourceConfigBase>,
+  mqtt as unknown as AdapterDefinition<SourceConfigBase>,
+  opcua as unknown as AdapterDefinition<SourceConfigBase>,
 ];

@@ -77,6 +77,8 @@ export interface AdapterDefinition<C extends SourceConfigBase = SourceConfigBase
   create(config: C, env: AdapterEnv): Adapter;
   /** Optional extra checks that need the whole source (e.g. overlapping Modbus registers); messages per path. */
   check?(config: C): Array<{ path: Array<string | number>; message: string }>;
+  /** Optional human-readable plan of what the source will do (e.g. the Modbus read plan), for `check-config --plan`. */
+  describePlan?(config: C): string;
 }
 
 export function defineAdapter<C extends SourceConfigBase>(def: AdapterDefinition<C>): AdapterDefinition<C> {

@@ -14,7 +14,10 @@ export const generatorSignalSchema = z
         'Value shape: sine, ramp (sawtooth), random (seeded), counter (+step each sample, wraps at max), constant, square, sequence (cycles through `values`).',
       ),
     min: z.number().default(0).describe('Lowest value the shape produces (raw, before scaling).'),
-    max: z.number().default(100).describe('Highest value the shape produces; the counter wraps to `min` after it.'),
+    max: z
+      .number()
+      .default(100)
+      .describe('Highest value the shape produces; the counter wraps to `min` after it.'),
     period: duration.prefault('1m').describe('Period of sine, ramp and square shapes.'),
     step: z.number().default(1).describe('Counter increment per sample.'),
     values: z

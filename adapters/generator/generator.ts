@@ -1,7 +1,8 @@
 // The `generator` source: emits configured value shapes on a drift-free schedule. Timestamps are
 // synthetic (tick time), so a given seed and start time always produce the same records.
-import type { Adapter, AdapterContext, ComponentHealth } from '../types.js';
+
 import type { RawSample } from '../../src/model/records.js';
+import type { Adapter, AdapterContext, ComponentHealth } from '../types.js';
 import type { GeneratorSignalConfig, GeneratorSourceConfig } from './config.js';
 
 /** Small deterministic PRNG (mulberry32) so `random` shapes are repeatable for a seed. */
@@ -19,7 +20,7 @@ function mulberry32(seed: number): () => number {
 export function shapeValue(s: GeneratorSignalConfig, n: number, tMs: number, rnd: () => number): unknown {
   if (s.invalid_every && (n + 1) % s.invalid_every === 0) return Number.NaN;
   const span = s.max - s.min;
-  const phase = ((tMs % s.period) + s.period) % s.period / s.period;
+  const phase = (((tMs % s.period) + s.period) % s.period) / s.period;
   switch (s.shape) {
     case 'sine':
       return s.min + span * (0.5 + 0.5 * Math.sin(2 * Math.PI * phase));
@@ -72,10 +73,13 @@ export class GeneratorAdapter implements Adapter {
       if (this.#stopped) return;
       tick += 1;
       const due = t0 + tick * this.#cfg.interval;
-      this.#timer = setTimeout(() => {
-        this.#onTick(due);
-        schedule();
-      }, Math.max(0, due - Date.now()));
+      this.#timer = setTimeout(
+        () => {
+          this.#onTick(due);
+          schedule();
+        },
+        Math.max(0, due - Date.now()),
+      );
     };
     this.#onTick(t0);
     schedule();
@@ -135,7 +139,11 @@ export class GeneratorAdapter implements Adapter {
   health(): ComponentHealth {
     const h: ComponentHealth = {
       state: this.#stopped ? 'stopped' : 'connected',
-      counters: { emitted: this.#emitted, overruns: this.#overruns, generated: this.#n * this.#cfg.signals.length },
+      counters: {
+        emitted: this.#emitted,
+        overruns: this.#overruns,
+        generated: this.#n * this.#cfg.signals.length,
+      },
     };
     if (this.#lastAt !== undefined) h.last_sample_at = this.#lastAt;
     if (this.#lastError !== undefined) h.last_error = this.#lastError;

@@ -1,0 +1,342 @@
+// Configuration of the `mqtt` source: broker connection (TCP, TLS, WebSocket; MQTT 3.1.1 or 5), the persistent
+// session that lets the broker hold QoS 1 messages during a gateway outage, and how topics and payloads map to
+// signals. Secrets are given by reference only (env var or file).
+import { z } from 'zod';
+import { componentId, duration, type Secret, size } from '../../src/config/primitives.js';
+import { signalBaseShape } from '../../src/config/signal.js';
+
+const mqttUrl = z
+  .string()
+  .refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return u.username === '' && u.password === '';
+      } catch {
+        return true; // reported by the next check
+      }
+    },
+    { message: 'put no credentials in the URL: use username with password_env or password_file' },
+  )
+  .refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    {
+      message:
+        'expected a broker URL with mqtt://, mqtts://, ws:// or wss://, e.g. "mqtts://broker.plant.local:8883" or "ws://broker:9001/mqtt"',
+    },
+  );
+
+/** `{topic[2]}` and `{key}`: the only placeholders a signal template may hold. */
+export const PLACEHOLDER_RE = /\{(topic\[(\d+)\]|key)\}/g;
+const ANY_BRACE_RE = /[{}]/;
+
+const signalTemplate = z.string().superRefine((t, ctx) => {
+  const stripped = t.replace(PLACEHOLDER_RE, 'x');
+  if (ANY_BRACE_RE.test(stripped)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'only the placeholders {topic[N]} (N counts topic levels from 0) and {key} (a JSON object key) are allowed',
+    });
+  }
+  if (t.split('.').some((seg) => /[{}]/.test(seg) && !/^\{(topic\[\d+\]|key)\}$/.test(seg))) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'a placeholder must be a whole dotted segment, e.g. "lyon.line2.{topic[2]}.{key}" (not "{topic[2]}_{key}")',
+    });
+  }
+  if (stripped.split('.').some((seg) => seg === '')) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'a signal template is a dotted path without empty segments, e.g. "lyon.line2.{topic[2]}.{key}"',
+    });
+  }
+});
+
+/** A field of the payload or a topic level: `ts`, `meta.lot`, or `topic[3]`. */
+const fieldRef = z.string().min(1);
+
+function validTopicFilter(f: string): boolean {
+  if (f.length === 0 || f.includes('\u0000')) return false;
+  const levels = f.split('/');
+  return levels.every((l, i) =>
+    l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+',
+  );
+}
+
+export const mqttTimestampSchema = z
+  .object({
+    field: fieldRef
+      .optional()
+      .describe(
+        'Payload field holding the source time (dots reach into nested objects, e.g. "meta.ts"); receive time when absent.',
+      ),
+    unit: z
+      .enum(['s', 'ms', 'auto'])
+      .default('auto')
+      .describe(
+        'Unit of numeric timestamps: s, ms, or auto (below 1e11 read as seconds, else milliseconds).',
+      ),
+    local_time: z
+      .boolean()
+      .default(false)
+      .describe(
+        'ISO times without an offset are local time in gateway.timezone (DST handled); UTC when false.',
+      ),
+  })
+  .strict();
+
+const { name: _name, ...signalDefaultsShape } = signalBaseShape;
+
+export const mqttSignalSchema = z.object({ ...signalBaseShape }).strict();
+
+export const mqttSubscriptionSchema = z
+  .object({
+    topic: z
+      .string()
+      .refine(validTopicFilter, {
+        message:
+          'expected an MQTT topic filter such as "lyon/line2/+/telemetry" ("+" is one whole level, "#" only last)',
+      })
+      .describe('MQTT topic filter to subscribe to, e.g. "lyon/line2/+/telemetry".'),
+    qos: z
+      .union([z.literal(0), z.literal(1)])
+      .default(1)
+      .describe(
+        'Subscription QoS: 1 (default; acknowledged only after the journal synced it) or 0 (may be lost).',
+      ),
+    payload: z
+      .enum(['json', 'number', 'text'])
+      .default('json')
+      .describe(
+        'Payload format: json (one value, an object of values, or an array of either), number, or text.',
+      ),
+    signal: signalTemplate.describe(
+      'Signal name template: {topic[N]} is topic level N (from 0), {key} a JSON object key; each is lowercased and non [a-z0-9_] characters become "_". E.g. "lyon.line2.{topic[2]}.{key}".',
+    ),
+    value_field: fieldRef
+      .optional()
+      .describe(
+        'For JSON objects: the one field that holds the value (e.g. "value"); without it every field is a value.',
+      ),
+    ignore_fields: z
+      .array(fieldRef)
+      .default([])
+      .describe(
+        'Top-level JSON fields that are not values (besides the timestamp and attrs_from fields), e.g. ["seq"].',
+      ),
+    timestamp: mqttTimestampSchema
+      .prefault({})
+      .describe('Where the source time is and how to read it; receive time when no field is given.'),
+    attrs_from: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_]*$/, { message: 'expected an attribute name like "work_order"' }),
+        fieldRef,
+      )
+      .optional()
+      .describe(
+        'Attributes taken from a payload field or a topic level, e.g. { work_order: wo, machine: "topic[2]" }.',
+      ),
+    signals: z
+      .array(mqttSignalSchema)
+      .optional()
+      .describe(
+        'Per-signal specs (unit, range...) for exact names this subscription produces; they override the defaults here.',
+      ),
+    // Defaults (unit, canonical_unit, range...) for every signal this subscription produces.
+    ...signalDefaultsShape,
+  })
+  .strict();
+
+export const mqttTlsSchema = z
+  .object({
+    ca_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PEM file of the CA(s) that sign the broker certificate, for private PKIs; the system CAs otherwise.',
+      ),
+    cert_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of the client certificate (mutual TLS); needs key_file.'),
+    key_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of the client private key (mutual TLS); needs cert_file.'),
+    servername: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Name checked against the broker certificate when it differs from the URL host.'),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'cert_file and key_file go together: give both for a client certificate, or neither',
+        path: [t.cert_file === undefined ? 'cert_file' : 'key_file'],
+      });
+    }
+  });
+
+export const mqttReconnectSchema = z
+  .object({
+    min: duration.prefault('1s').describe('First reconnect delay; doubles after each failed attempt.'),
+    max: duration.prefault('30s').describe('Longest reconnect delay.'),
+  })
+  .strict();
+
+export const mqttSourceSchema = z
+  .object({
+    id: componentId.describe(
+      'Unique source id, e.g. "line-2"; part of the default MQTT client id, so keep it stable.',
+    ),
+    type: z.literal('mqtt').describe('MQTT subscriber (MQTT 3.1.1 or 5 over TCP, TLS or WebSocket).'),
+    url: mqttUrl.describe(
+      'Broker URL: mqtt://host:1883, mqtts://host:8883, ws://host:9001/mqtt or wss://...',
+    ),
+    protocol_version: z
+      .union([z.literal(4), z.literal(5)])
+      .default(5)
+      .describe('MQTT protocol: 5 (default) or 4 (= MQTT 3.1.1, for brokers without MQTT 5).'),
+    client_id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe(
+        'MQTT client id; default "plantgate-<gateway id>-<source id>". Must stay the same across restarts so the session survives.',
+      ),
+    clean_start: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Start a fresh session on every connect. Keep false so the broker holds QoS 1 messages while the gateway is down.',
+      ),
+    session_expiry: duration
+      .prefault('1d')
+      .describe(
+        'MQTT 5: how long the broker keeps the session (and its queued messages) after a disconnect, e.g. "1d".',
+      ),
+    keepalive: duration
+      .prefault('30s')
+      .describe('Keep-alive interval; the connection is considered dead after 1.5 times it.'),
+    connect_timeout: duration.prefault('30s').describe('Time allowed for the broker to answer CONNECT.'),
+    reconnect: mqttReconnectSchema
+      .prefault({})
+      .describe('Reconnect backoff after a lost connection or a failed connect.'),
+    username: z.string().min(1).optional().describe('MQTT user name.'),
+    password_env: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Name of the environment variable holding the MQTT password.'),
+    password_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Path of a file holding the MQTT password (trailing newline ignored).'),
+    tls: mqttTlsSchema
+      .optional()
+      .describe('TLS settings for mqtts:// and wss:// URLs; the broker certificate is always verified.'),
+    max_payload: size
+      .prefault('256KiB')
+      .describe('Largest payload accepted; larger ones are quarantined (cut) as too_large, e.g. "256KiB".'),
+    max_in_flight: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(1000)
+      .describe(
+        'Messages processed concurrently before acknowledgement; beyond it the gateway stops reading and the broker holds the rest. Acknowledgements are sent in arrival order.',
+      ),
+    subscriptions: z
+      .array(mqttSubscriptionSchema)
+      .min(1)
+      .describe('Topic filters and how their payloads become signals.'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.password_env !== undefined && c.password_file !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give either password_env or password_file, not both',
+        path: ['password_file'],
+      });
+    }
+    if ((c.password_env !== undefined || c.password_file !== undefined) && c.username === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'password_env/password_file need a username',
+        path: ['username'],
+      });
+    }
+    if (c.tls && !(c.url.startsWith('mqtts:') || c.url.startsWith('wss:'))) {
+      ctx.addIssue({ code: 'custom', message: 'tls settings need an mqtts:// or wss:// url', path: ['tls'] });
+    }
+    if (c.reconnect.min > c.reconnect.max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'reconnect.min must not exceed reconnect.max',
+        path: ['reconnect', 'min'],
+      });
+    }
+    c.subscriptions.forEach((s, i) => {
+      const hasKey = s.signal.includes('{key}');
+      if (s.payload === 'json' && s.value_field === undefined && !hasKey) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'a JSON payload without value_field may hold many values: put {key} in the signal template (e.g. "lyon.line2.{topic[2]}.{key}") or name the value_field',
+          path: ['subscriptions', i, 'signal'],
+        });
+      }
+      if (
+        s.payload !== 'json' &&
+        (hasKey || s.value_field !== undefined || s.timestamp.field !== undefined)
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `a ${s.payload} payload has no fields: {key}, value_field and timestamp.field need payload: json`,
+          path: ['subscriptions', i, 'payload'],
+        });
+      }
+      const levels = s.topic.split('/');
+      const fixedLevels = levels.includes('#') ? Number.POSITIVE_INFINITY : levels.length;
+      for (const m of s.signal.matchAll(PLACEHOLDER_RE)) {
+        if (m[2] !== undefined && Number(m[2]) >= fixedLevels) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `{topic[${m[2]}]} is beyond the ${levels.length} levels of "${s.topic}" (levels count from 0)`,
+            path: ['subscriptions', i, 'signal'],
+          });
+        }
+      }
+    });
+  });
+
+export type MqttSourceConfig = z.output<typeof mqttSourceSchema>;
+export type MqttSubscriptionConfig = z.output<typeof mqttSubscriptionSchema>;
+
+/**
+ * What the config loader adds after resolving `password_env`/`password_file`: the secret itself. The adapter
+ * resolves the reference itself when it is absent (tests, direct use).
+ */
+export interface ResolvedMqttSourceConfig extends MqttSourceConfig {
+  password?: Secret | string;
+}
