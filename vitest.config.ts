@@ -3,7 +3,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'adapters/**/*.test.ts', 'simulators/**/*.test.ts', 'edge-tests/**/*.test.ts'],
+    include: [
+      'src/**/*.test.ts',
+      'adapters/**/*.test.ts',
+      'simulators/**/*.test.ts',
+      'edge-tests/**/*.test.ts',
+    ],
     exclude: ['**/*.interop.test.ts', 'node_modules/**', 'dist/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

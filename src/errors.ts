@@ -29,7 +29,10 @@ export class PlantgateError extends Error {
 
 /** A configuration problem: fatal for the component, reported with its location, never retried. */
 export class ConfigError extends PlantgateError {
-  constructor(message: string, options: { cause?: unknown; code?: 'CONFIG_INVALID' | 'CONFIG_SECRET_MISSING' } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; code?: 'CONFIG_INVALID' | 'CONFIG_SECRET_MISSING' } = {},
+  ) {
     super(options.code ?? 'CONFIG_INVALID', message, { retryable: false, cause: options.cause });
   }
 }

@@ -1,0 +1,722 @@
+// The one place that wires the stages together and owns the lifecycle: journal -> sinks -> sources on start,
+// the reverse on stop, a validated hot reload on SIGHUP, and the health, metrics and admin endpoints.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { adapters } from '../adapters/index.js';
+import type { Adapter, AdapterDefinition, SourceConfigBase } from '../adapters/types.js';
+import { formatIssue, loadConfig } from './config/load.js';
+import type { PlantConfig } from './config/schema.js';
+import { ConfigError } from './errors.js';
+import type { EventConfig } from './events/config.js';
+import { Deriver } from './events/derive.js';
+import type { HttpSinkConfig } from './forward/config.js';
+import { Forwarder } from './forward/forwarder.js';
+import { HttpSink } from './forward/http-sink.js';
+import { sinkSelector } from './forward/select.js';
+import { adminRoutes } from './health/admin-routes.js';
+import { AdminServer } from './health/admin-server.js';
+import { SystemdNotifier } from './health/sd-notify.js';
+import { judge, type SinkSnapshot, type SourceSnapshot } from './health/status.js';
+import type { SinkStatus, SourceStatus, StatusDocument } from './health/status-document.js';
+import { createAdapterContext, type IngestObserver } from './ingest.js';
+import { LevelJournal } from './journal/level-journal.js';
+import type { Journal } from './journal/types.js';
+import type { EventRecord, RawSample, Reading } from './model/records.js';
+import { createMetrics } from './observe/metrics.js';
+import { SourceQuality } from './observe/quality.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { SpecRegistry } from './pipeline/specs.js';
+
+const VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+type SourceConfig = PlantConfig['sources'][number];
+
+interface RunningSource {
+  cfg: SourceConfig;
+  key: string;
+  def: AdapterDefinition<SourceConfigBase>;
+  adapter: Adapter;
+  abort: AbortController;
+  quality: SourceQuality;
+  startedAt: number;
+}
+
+interface RunningSink {
+  cfg: HttpSinkConfig;
+  key: string;
+  sink: HttpSink;
+  forwarder: Forwarder;
+}
+
+export interface DaemonOptions {
+  configFile: string;
+  log: Logger;
+  notifier?: SystemdNotifier;
+  /** Deadline for draining in-flight work on stop. */
+  stopDeadlineMs?: number;
+}
+
+/** A stable key of a config section, to tell changed components from unchanged ones on reload. */
+function keyOf(section: unknown): string {
+  return JSON.stringify(section, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+export class Daemon {
+  readonly #opts: DaemonOptions;
+  readonly #log: Logger;
+  readonly #notifier: SystemdNotifier;
+  #config!: PlantConfig;
+  #journal!: Journal & { damaged?: unknown };
+  #pipeline!: Pipeline;
+  #deriver: Deriver | undefined;
+  #eventsKey = '';
+  readonly #sources = new Map<string, RunningSource>();
+  readonly #sinks = new Map<string, RunningSink>();
+  #health: Server | undefined;
+  #admin: AdminServer | undefined;
+  #ready = false;
+  #stopping = false;
+  #startedAt = Date.now();
+  #loadedAt = Date.now();
+  #reloadError: string | undefined;
+  #reloads = 0;
+  #eventsDerived = 0;
+  #timers: NodeJS.Timeout[] = [];
+  #dropHistory: Array<{ at: number; dropped: Record<string, number> }> = [];
+  #healthAddress: { host: string; port: number } | undefined;
+
+  constructor(opts: DaemonOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#notifier = opts.notifier ?? new SystemdNotifier();
+  }
+
+  get healthAddress(): { host: string; port: number } | undefined {
+    return this.#healthAddress;
+  }
+
+  get journal(): Journal {
+    return this.#journal;
+  }
+
+  get config(): PlantConfig {
+    return this.#config;
+  }
+
+  /** Loads and validates the configuration; throws ConfigError listing every issue. */
+  async #load(): Promise<PlantConfig> {
+    const res = await loadConfig(this.#opts.configFile);
+    if (!res.ok) {
+      throw new ConfigError(res.issues.map(formatIssue).join('\n'));
+    }
+    return res.config;
+  }
+
+  async start(): Promise<void> {
+    this.#startedAt = Date.now();
+    this.#config = await this.#load();
+    this.#loadedAt = Date.now();
+    const cfg = this.#config;
+    const log = this.#log.child({ gateway: cfg.gateway.id });
+
+    // 1. Journal.
+    const journal = new LevelJournal({
+      dir: join(cfg.storage.dir, 'journal'),
+      maxBytes: cfg.storage.max_bytes,
+      maxAgeMs: cfg.storage.max_age,
+      whenFull: cfg.storage.when_full,
+      commitIntervalMs: cfg.storage.commit_interval,
+      log: log.child({ component: 'journal' }),
+    });
+    await journal.open();
+    this.#journal = journal as Journal & { damaged?: unknown };
+
+    // 2. Sinks (forwarders read from their cursors).
+    await this.#journal.setSinks(cfg.sinks.map((s) => sinkSelector(s)));
+    for (const s of cfg.sinks) await this.#startSink(s);
+
+    // 3. Pipeline and derived events.
+    this.#pipeline = this.#buildPipeline(cfg);
+    await this.#buildDeriver(cfg);
+
+    // 4. Sources.
+    for (const s of cfg.sources) await this.#startSource(s);
+
+    // 5. Endpoints.
+    await this.#startHealth();
+    await this.#startAdmin();
+    this.#timers.push(setInterval(() => this.#tickEvents(), 1000));
+    this.#timers.push(setInterval(() => this.#recordDrops(), 60_000));
+    this.#recordDrops();
+    this.#ready = true;
+    const wd = this.#notifier.watchdogIntervalMs();
+    if (wd !== undefined) this.#timers.push(setInterval(() => void this.#watchdog(), wd));
+    for (const t of this.#timers) t.unref();
+    await this.#notifier.ready(`${cfg.sources.length} sources, ${cfg.sinks.length} sinks`);
+    log.info(
+      {
+        sources: cfg.sources.length,
+        sinks: cfg.sinks.length,
+        health: this.#healthAddress,
+        admin: this.#admin?.socketPath,
+      },
+      'plantgate is running.',
+    );
+  }
+
+  #specsOf(cfg: PlantConfig): SpecRegistry {
+    return new SpecRegistry(
+      cfg.sources.map((s) => ({
+        source: { id: s.id, type: s.type },
+        declarations: this.#defOf(s.type).declarations(s),
+      })),
+    );
+  }
+
+  #buildPipeline(cfg: PlantConfig): Pipeline {
+    const specs = this.#specsOf(cfg);
+    return new Pipeline({
+      gatewayId: cfg.gateway.id,
+      timezone: cfg.gateway.timezone,
+      maxFutureSkewMs: cfg.gateway.max_future_skew,
+      specs,
+    });
+  }
+
+  async #buildDeriver(cfg: PlantConfig): Promise<void> {
+    const key = keyOf(cfg.events ?? []);
+    if (this.#deriver && key === this.#eventsKey) return;
+    this.#eventsKey = key;
+    const events = (cfg.events ?? []) as EventConfig[];
+    if (events.length === 0) {
+      this.#deriver = undefined;
+      this.#deriveSignals = new Set();
+      return;
+    }
+    const journal = this.#journal;
+    const deriver = new Deriver({
+      gatewayId: cfg.gateway.id,
+      events,
+      state: { get: (k) => journal.getState(k), put: (k, v) => journal.putState(k, v) },
+    });
+    await deriver.load();
+    this.#deriver = deriver;
+    this.#deriveSignals = new Set(deriver.signals());
+  }
+
+  #defOf(type: string): AdapterDefinition<SourceConfigBase> {
+    const def = adapters.find((a) => a.type === type);
+    if (!def) throw new ConfigError(`no adapter for source type "${type}"`);
+    return def;
+  }
+
+  readonly #observer: IngestObserver = {
+    onProcessed: (sourceId, samples, records, rejects, ingestMs) => {
+      this.#sources.get(sourceId)?.quality.onProcessed(samples, records, rejects, ingestMs);
+    },
+    onDurable: (sourceId, accepted, quarantined, at) => {
+      this.#sources.get(sourceId)?.quality.onDurable(accepted, quarantined, at);
+    },
+    onEvents: (events) => {
+      this.#eventsDerived += events.length;
+    },
+  };
+
+  #deriveSignals = new Set<string>();
+
+  #derive = (records: readonly Reading[], now: number): { events: EventRecord[]; state?: unknown } => {
+    const d = this.#deriver;
+    if (!d) return { events: [] };
+    // Only readings the event definitions use move the state; others cost nothing (no snapshot to persist).
+    const relevant = records.filter((r) => this.#deriveSignals.has(r.signal));
+    if (relevant.length === 0) return { events: [] };
+    const events = d.process(relevant, now);
+    return { events, state: d.snapshot() };
+  };
+
+  /** After a failed commit of events or derive state, go back to the last committed state so nothing is lost. */
+  #deriveFailed = async (): Promise<void> => {
+    try {
+      await this.#deriver?.load();
+    } catch (err) {
+      this.#log.error({ err }, 'Restoring derived-event state after a failed commit failed.');
+    }
+  };
+
+  async #tickEvents(): Promise<void> {
+    const d = this.#deriver;
+    if (!d || this.#stopping) return;
+    const events = d.tick(Date.now());
+    if (events.length === 0) return;
+    this.#eventsDerived += events.length;
+    try {
+      await Promise.all([this.#journal.append(events), this.#journal.putState('events', d.snapshot())]);
+    } catch (err) {
+      this.#log.error(
+        { err },
+        'Appending derived events failed; going back to the last committed state to emit them again.',
+      );
+      await this.#deriveFailed();
+    }
+  }
+
+  async #startSource(cfg: SourceConfig): Promise<void> {
+    const def = this.#defOf(cfg.type);
+    const c = this.#config;
+    const decl = def.declarations(cfg);
+    const abort = new AbortController();
+    const log = this.#log.child({ component: 'source', kind: cfg.type, id: cfg.id });
+    const quality = new SourceQuality(
+      cfg.id,
+      cfg.type,
+      decl.exact.map((s) => s.name),
+      decl.expected_interval_ms,
+    );
+    const adapter = def.create(cfg, {
+      gatewayId: c.gateway.id,
+      site: c.gateway.site,
+      timezone: c.gateway.timezone,
+      stateDir: join(c.storage.dir, cfg.type, cfg.id),
+    });
+    const running: RunningSource = {
+      cfg,
+      key: keyOf(cfg),
+      def,
+      adapter,
+      abort,
+      quality,
+      startedAt: Date.now(),
+    };
+    this.#sources.set(cfg.id, running);
+    const ctx = createAdapterContext({
+      source: { id: cfg.id, type: cfg.type },
+      log,
+      signal: abort.signal,
+      pipeline: () => this.#pipeline,
+      journal: this.#journal,
+      derive: this.#derive,
+      deriveStateKey: 'events',
+      onDeriveFailed: this.#deriveFailed,
+      observer: this.#observer,
+    });
+    try {
+      await adapter.start(ctx);
+    } catch (err) {
+      // Adapters retry connection problems themselves; a failure here is logged and shown on /status.
+      log.error({ err }, 'The source failed to start; it is shown as down on /status.');
+    }
+  }
+
+  async #stopSource(id: string): Promise<void> {
+    const s = this.#sources.get(id);
+    if (!s) return;
+    s.abort.abort();
+    try {
+      await s.adapter.stop();
+    } catch (err) {
+      this.#log.warn({ err, source: id }, 'Stopping a source failed.');
+    }
+    this.#sources.delete(id);
+  }
+
+  async #startSink(cfg: HttpSinkConfig): Promise<void> {
+    const c = this.#config;
+    const log = this.#log.child({ component: 'sink', kind: cfg.type, id: cfg.id });
+    const sink = new HttpSink({ config: cfg, gatewayId: c.gateway.id, site: c.gateway.site, log });
+    const forwarder = new Forwarder({
+      journal: this.#journal,
+      sink,
+      gatewayId: c.gateway.id,
+      site: c.gateway.site,
+      sinkConfig: cfg,
+      log,
+    });
+    await forwarder.start();
+    this.#sinks.set(cfg.id, { cfg, key: keyOf(cfg), sink, forwarder });
+  }
+
+  async #stopSink(id: string, deadlineMs: number): Promise<void> {
+    const s = this.#sinks.get(id);
+    if (!s) return;
+    try {
+      await s.forwarder.stop(deadlineMs);
+    } catch (err) {
+      this.#log.warn({ err, sink: id }, 'Stopping a sink failed.');
+    }
+    this.#sinks.delete(id);
+  }
+
+  /** SIGHUP: validate first; apply only what changed; a bad file keeps the running configuration. */
+  async reload(): Promise<{ ok: boolean; error?: string; changed?: string[] }> {
+    void this.#notifier.reloading();
+    let next: PlantConfig;
+    try {
+      next = await this.#load();
+    } catch (err) {
+      this.#reloadError = err instanceof Error ? err.message : String(err);
+      this.#log.error(
+        { issues: this.#reloadError },
+        'The new configuration is invalid; the previous one keeps running.',
+      );
+      void this.#notifier.ready('reload failed; previous configuration running');
+      return { ok: false, error: this.#reloadError };
+    }
+    const prev = this.#config;
+    const changed: string[] = [];
+    if (keyOf(prev.storage) !== keyOf(next.storage) || keyOf(prev.gateway) !== keyOf(next.gateway)) {
+      this.#reloadError =
+        'changes to gateway or storage need a restart (systemctl restart plantgate); the rest was applied';
+    } else {
+      this.#reloadError = undefined;
+    }
+    this.#config = { ...next, gateway: prev.gateway, storage: prev.storage };
+    this.#reloads += 1;
+    this.#loadedAt = Date.now();
+
+    // Sinks: stop removed/changed, register selectors, start added/changed.
+    const nextSinks = new Map(next.sinks.map((s) => [s.id, s]));
+    for (const [id, running] of this.#sinks) {
+      const n = nextSinks.get(id);
+      if (!n || keyOf(n) !== running.key) {
+        await this.#stopSink(id, this.#opts.stopDeadlineMs ?? 10_000);
+        changed.push(`sink ${id} ${n ? 'changed' : 'removed'}`);
+      }
+    }
+    await this.#journal.setSinks(next.sinks.map((s) => sinkSelector(s)));
+    for (const s of next.sinks) {
+      if (!this.#sinks.has(s.id)) {
+        await this.#startSink(s);
+        if (!changed.includes(`sink ${s.id} changed`)) changed.push(`sink ${s.id} added`);
+      }
+    }
+    // Pipeline specs and events follow the new file; unchanged sources keep running.
+    // New specs, same rate-of-change history.
+    this.#pipeline.replaceSpecs(this.#specsOf(this.#config));
+    await this.#buildDeriver(this.#config);
+    const nextSources = new Map(next.sources.map((s) => [s.id, s]));
+    for (const [id, running] of this.#sources) {
+      const n = nextSources.get(id);
+      if (!n || keyOf(n) !== running.key) {
+        await this.#stopSource(id);
+        changed.push(`source ${id} ${n ? 'changed' : 'removed'}`);
+      }
+    }
+    for (const s of next.sources) {
+      if (!this.#sources.has(s.id)) {
+        await this.#startSource(s);
+        if (!changed.includes(`source ${s.id} changed`)) changed.push(`source ${s.id} added`);
+      }
+    }
+    this.#log.info({ changed }, 'Configuration reloaded.');
+    void this.#notifier.ready('reloaded');
+    return { ok: true, changed };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#ready = false;
+    void this.#notifier.stopping();
+    for (const t of this.#timers) clearInterval(t);
+    const deadline = this.#opts.stopDeadlineMs ?? 10_000;
+    // Sources first: nothing new comes in; their in-flight emits finish into the journal.
+    await Promise.all([...this.#sources.keys()].map((id) => this.#stopSource(id)));
+    if (this.#deriver) {
+      try {
+        await this.#journal.putState('events', this.#deriver.snapshot());
+      } catch (err) {
+        this.#log.warn({ err }, 'Persisting derived-event state failed at stop.');
+      }
+    }
+    await Promise.all([...this.#sinks.keys()].map((id) => this.#stopSink(id, deadline)));
+    await this.#admin?.stop();
+    await new Promise<void>((resolve) => {
+      if (!this.#health) return resolve();
+      this.#health.closeAllConnections();
+      this.#health.close(() => resolve());
+    });
+    await this.#journal?.close();
+    this.#log.info('plantgate stopped; cursors and counters are persisted.');
+  }
+
+  async #watchdog(): Promise<void> {
+    // Only pet the watchdog when the journal still answers: a wedged store should get us restarted.
+    try {
+      this.#journal.stats();
+      await this.#notifier.watchdog();
+    } catch (err) {
+      this.#log.error({ err }, 'Health self-check failed; not petting the systemd watchdog.');
+    }
+  }
+
+  #recordDrops(): void {
+    if (!this.#journal) return;
+    const st = this.#journal.stats();
+    const dropped: Record<string, number> = {};
+    for (const [id, l] of Object.entries(st.sinks))
+      dropped[id] = Object.values(l.dropped).reduce((a, b) => a + b, 0);
+    const now = Date.now();
+    this.#dropHistory.push({ at: now, dropped });
+    this.#dropHistory = this.#dropHistory.filter((h) => now - h.at <= 16 * 60_000);
+  }
+
+  #recentDrops(): Record<string, number> {
+    const first = this.#dropHistory[0];
+    const st = this.#journal.stats();
+    const out: Record<string, number> = {};
+    for (const [id, l] of Object.entries(st.sinks)) {
+      const total = Object.values(l.dropped).reduce((a, b) => a + b, 0);
+      out[id] = total - (first?.dropped[id] ?? 0);
+    }
+    return out;
+  }
+
+  status(): StatusDocument {
+    const now = Date.now();
+    const cfg = this.#config;
+    const st = this.#journal.stats();
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+    const sources: Record<string, SourceStatus> = {};
+    const snaps: SourceSnapshot[] = [];
+    let received = 0;
+    let ingested = 0;
+    let quarantined = 0;
+    for (const [id, s] of this.#sources) {
+      const h = s.adapter.health();
+      const q = s.quality;
+      const lastAt = q.lastSampleAt ?? h.last_sample_at;
+      received += q.received;
+      ingested += q.ingested;
+      quarantined += q.quarantined;
+      const expected = s.def.declarations(s.cfg).expected_interval_ms;
+      const doc: SourceStatus = {
+        type: s.cfg.type,
+        state: h.state,
+        rate_per_s: Math.round(q.rate(now) * 100) / 100,
+        received: q.received,
+        ingested: q.ingested,
+        quarantined: q.quarantined,
+        quarantined_by_reason: { ...q.quarantinedByReason },
+        quality: q.quality(now),
+        ledger_balanced: q.received === q.ingested + q.quarantined,
+      };
+      if (h.detail) doc.detail = h.detail;
+      if (lastAt !== undefined) {
+        doc.last_sample_at = iso(lastAt);
+        doc.last_sample_age_s = Math.round((now - lastAt) / 100) / 10;
+      }
+      if (expected !== undefined) doc.expected_interval_ms = expected;
+      if (h.last_error) doc.last_error = h.last_error;
+      if (h.last_error_at) doc.last_error_at = iso(h.last_error_at);
+      if (h.counters) doc.counters = h.counters;
+      sources[id] = doc;
+      const snap: SourceSnapshot = { id, type: s.cfg.type, health: h, startedAt: s.startedAt };
+      if (expected !== undefined) snap.expectedIntervalMs = expected;
+      if (lastAt !== undefined) snap.lastSampleAt = lastAt;
+      snaps.push(snap);
+    }
+    const sinks: Record<string, SinkStatus> = {};
+    const sinkSnaps: SinkSnapshot[] = [];
+    for (const [id, k] of this.#sinks) {
+      const h = k.forwarder.health();
+      const l = st.sinks[id];
+      const ledger = l ?? { ingested: 0, delivered: 0, queued: 0, dead_lettered: 0, dropped: {} };
+      const droppedTotal = Object.values(ledger.dropped).reduce((a, b) => a + b, 0);
+      const oldest = l?.oldest_unacked_at;
+      const doc: SinkStatus = {
+        type: k.cfg.type,
+        url: redactUrl(k.cfg.url),
+        state: h.state,
+        backlog: ledger.queued,
+        ledger: {
+          ingested: ledger.ingested,
+          delivered: ledger.delivered,
+          queued: ledger.queued,
+          dead_lettered: ledger.dead_lettered,
+          dropped: { ...ledger.dropped },
+          balanced:
+            ledger.ingested === ledger.delivered + ledger.queued + ledger.dead_lettered + droppedTotal,
+        },
+      };
+      if (oldest !== undefined && ledger.queued > 0)
+        doc.oldest_unacked_age_s = Math.round((now - oldest) / 100) / 10;
+      if (h.last_ack_at !== undefined) doc.last_ack_at = iso(h.last_ack_at);
+      if (h.last_error) doc.last_error = h.last_error;
+      if (h.last_alarm) {
+        doc.last_alarm = `${new Date(h.last_alarm.at).toISOString()}: batch ${h.last_alarm.batch_id} (${h.last_alarm.records} records) rejected${h.last_alarm.status ? ` with HTTP ${h.last_alarm.status}` : ''}: ${h.last_alarm.error}`;
+      }
+      if (h.latency_ms_ewma !== undefined) doc.latency_ms = Math.round(h.latency_ms_ewma * 10) / 10;
+      doc.in_flight = h.batches_in_flight;
+      sinks[id] = doc;
+      const snap: SinkSnapshot = { id, state: h.state };
+      if (h.last_error) snap.lastError = h.last_error;
+      if (oldest !== undefined) snap.oldestUnackedAt = oldest;
+      sinkSnaps.push(snap);
+    }
+    const verdict = judge(
+      now,
+      {
+        stallAfterIntervals: cfg.health.stall_after_intervals,
+        backlogDegradedAfterMs: cfg.health.backlog_degraded_after,
+        backlogFailingAfterMs: cfg.health.backlog_failing_after,
+      },
+      snaps,
+      sinkSnaps,
+      st as typeof st & { damaged?: { moved_to: string; error: string } },
+      { reloadError: this.#reloadError, ready: this.#ready, recentDrops: this.#recentDrops() },
+    );
+    const doc: StatusDocument = {
+      status: verdict.status,
+      reasons: verdict.reasons,
+      gateway: { id: cfg.gateway.id, site: cfg.gateway.site },
+      version: VERSION,
+      pid: process.pid,
+      started_at: new Date(this.#startedAt).toISOString(),
+      uptime_s: Math.round((now - this.#startedAt) / 1000),
+      config: {
+        file: this.#opts.configFile,
+        loaded_at: new Date(this.#loadedAt).toISOString(),
+        reloads: this.#reloads,
+      },
+      sources,
+      sinks,
+      journal: {
+        records: st.records,
+        bytes: st.bytes,
+        max_bytes: cfg.storage.max_bytes,
+        when_full: cfg.storage.when_full,
+        blocked: st.blocked,
+        first_seq: st.first_seq,
+        last_seq: st.last_seq,
+      },
+      quarantine: { total: st.quarantine.total, by_reason: { ...st.quarantine.by_reason } },
+      dead_letters: { ...st.dead_letters },
+      ledger: {
+        pipeline: { received, ingested, quarantined, balanced: received === ingested + quarantined },
+        events_derived: this.#eventsDerived,
+      },
+    };
+    const damaged = (st as { damaged?: unknown }).damaged;
+    if (damaged) doc.journal.damaged = damaged;
+    if (this.#reloadError) doc.config.reload_error = this.#reloadError;
+    return doc;
+  }
+
+  async #startHealth(): Promise<void> {
+    const metrics = createMetrics(() => this.status());
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const send = (code: number, type: string, body: string) => {
+        res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+        res.end(body);
+      };
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return send(405, 'text/plain', 'method not allowed\n');
+      try {
+        switch (path) {
+          case '/healthz':
+            return send(200, 'application/json', '{"alive":true}\n');
+          case '/readyz':
+            return this.#ready
+              ? send(200, 'application/json', '{"ready":true}\n')
+              : send(503, 'application/json', '{"ready":false}\n');
+          case '/status': {
+            const doc = this.status();
+            return send(200, 'application/json', `${JSON.stringify(doc, null, 2)}\n`);
+          }
+          case '/metrics':
+            metrics.metrics().then(
+              (text) => send(200, metrics.contentType, text),
+              (err: unknown) => send(500, 'text/plain', `${String(err)}\n`),
+            );
+            return;
+          default:
+            return send(404, 'text/plain', 'not found: try /healthz, /readyz, /status or /metrics\n');
+        }
+      } catch (err) {
+        this.#log.error({ err }, 'A health request failed.');
+        return send(500, 'text/plain', 'internal error\n');
+      }
+    });
+    const { host, port } = this.#config.health.listen;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const addr = server.address();
+    this.#healthAddress = typeof addr === 'object' && addr ? { host, port: addr.port } : { host, port };
+    this.#health = server;
+  }
+
+  async #startAdmin(): Promise<void> {
+    const socketPath = this.#config.admin?.socket ?? join(this.#config.storage.dir, 'admin.sock');
+    this.#admin = new AdminServer({
+      socketPath,
+      tokenPath: join(this.#config.storage.dir, 'admin.token'),
+      routes: adminRoutes(this.#adminApi()),
+      log: this.#log.child({ component: 'admin' }),
+    });
+    await this.#admin.start();
+  }
+
+  #adminApi() {
+    return {
+      status: () => this.status(),
+      journal: () => this.#journal,
+      replaySample: (sourceId: string, sourceType: string, sample: RawSample) =>
+        this.#replaySample(sourceId, sourceType, sample),
+      replayDeadLetter: (sinkId: string, batchId: string) => {
+        const s = this.#sinks.get(sinkId);
+        if (!s)
+          throw new Error(`sink "${sinkId}" is not configured any more; its dead letters can only be purged`);
+        return s.forwarder.replayDeadLetter(batchId);
+      },
+      reload: () => this.reload(),
+    };
+  }
+
+  /** Re-runs normalize and validate with the current configuration; a record goes to the journal. */
+  async #replaySample(
+    sourceId: string,
+    sourceType: string,
+    sample: RawSample,
+  ): Promise<{ ok: boolean; reason?: string; detail?: string }> {
+    const { records, rejects } = this.#pipeline.process(
+      { id: sourceId, type: sourceType },
+      [sample],
+      Date.now(),
+    );
+    if (records.length > 0) {
+      const derived = this.#derive(records, Date.now());
+      await Promise.all([
+        this.#journal.append([...records, ...derived.events]),
+        derived.state !== undefined ? this.#journal.putState('events', derived.state) : Promise.resolve(),
+      ]);
+      return { ok: true };
+    }
+    const r = rejects[0];
+    return { ok: false, reason: r?.reason, detail: r?.detail };
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    if (u.username) u.username = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
