@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'JOURNAL_CLOSED'
   | 'JOURNAL_DAMAGED'
   | 'JOURNAL_FULL'
+  | 'JOURNAL_LOCKED'
   | 'SINK_RETRYABLE'
   | 'SINK_PERMANENT'
   | 'SOURCE_CONNECT'
