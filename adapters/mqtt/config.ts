@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { componentId, duration, type Secret, size } from '../../src/config/primitives.js';
 import { signalBaseShape } from '../../src/config/signal.js';
+import { requireCertKeyPair } from '../../src/config/tls.js';
 
 const mqttUrl = z
   .string()
@@ -183,15 +184,7 @@ export const mqttTlsSchema = z
       .describe('Name checked against the broker certificate when it differs from the URL host.'),
   })
   .strict()
-  .superRefine((t, ctx) => {
-    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'cert_file and key_file go together: give both for a client certificate, or neither',
-        path: [t.cert_file === undefined ? 'cert_file' : 'key_file'],
-      });
-    }
-  });
+  .superRefine(requireCertKeyPair);
 
 export const mqttReconnectSchema = z
   .object({

@@ -1,6 +1,6 @@
 // `plantgate sim modbus`: runs the Modbus PLC simulator standalone until SIGINT/SIGTERM. Also runnable directly
 // (`npx tsx simulators/modbus/cli.ts --port 5020`), e.g. to put it in its own process for a benchmark.
-import { pathToFileURL } from 'node:url';
+import { runIfMain, untilStopped } from '../standalone.js';
 import { type ModbusSimOptions, startModbusSim } from './server.js';
 
 function int(v: unknown, name: string, min: number, max: number): number | undefined | string {
@@ -68,43 +68,9 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
   );
   if (sim.rtuPort !== undefined)
     process.stdout.write(`modbus sim: RTU over TCP on ${sim.host}:${sim.rtuPort}\n`);
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
+  await untilStopped();
   await sim.stop();
   return 0;
 }
 
-function parseArgv(argv: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out[a.slice(2, eq).replace(/-/g, '_')] = a.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) {
-        out[a.slice(2).replace(/-/g, '_')] = next;
-        i++;
-      } else out[a.slice(2).replace(/-/g, '_')] = true;
-    }
-  }
-  return out;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runStandalone(parseArgv(process.argv.slice(2))).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`modbus sim: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'modbus sim', runStandalone);

@@ -1,6 +1,6 @@
 // `plantgate sim mqtt`: an embedded broker plus the line publisher, until SIGINT/SIGTERM. Also runnable
 // directly: `npx tsx simulators/mqtt/cli.ts --port 1883 --rate 100 --malformed-every 50`.
-import { pathToFileURL } from 'node:url';
+import { runIfMain, untilStopped } from '../standalone.js';
 import { startBroker } from './broker.js';
 import { type LinePublisher, startLinePublisher } from './line-publisher.js';
 
@@ -82,15 +82,7 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
         (malformedEvery ? `, every ${malformedEvery}th malformed\n` : '\n'),
     );
   }
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
+  await untilStopped();
   if (publisher) {
     await publisher.stop();
     process.stdout.write(`  sent ${publisher.sent} messages (${publisher.malformed} malformed)\n`);
@@ -99,30 +91,4 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
   return 0;
 }
 
-function parseArgv(argv: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out[a.slice(2, eq).replace(/-/g, '_')] = a.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) {
-        out[a.slice(2).replace(/-/g, '_')] = next;
-        i++;
-      } else out[a.slice(2).replace(/-/g, '_')] = true;
-    }
-  }
-  return out;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runStandalone(parseArgv(process.argv.slice(2))).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`sim mqtt: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'sim mqtt', runStandalone);

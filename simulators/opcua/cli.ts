@@ -1,7 +1,8 @@
 // `plantgate sim opcua`: runs the OPC UA PLC simulator until SIGINT/SIGTERM. Faults on demand: type `restart`
 // or `drop` (sessions) on stdin, or send SIGHUP (restart) / SIGUSR2 (drop sessions).
+
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { runIfMain, untilStopped } from '../standalone.js';
 import { type SimSecurityMode, startOpcuaSim } from './server.js';
 
 function num(v: unknown, fallback: number): number {
@@ -24,8 +25,8 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
     seed: num(args.seed, 1),
     tickMs: num(args.tick, 500),
     extraItems: num(args.extra, 0),
-    ...(args['max-items-per-call'] !== undefined
-      ? { maxMonitoredItemsPerCall: num(args['max-items-per-call'], 10000) }
+    ...((args['max-items-per-call'] ?? args.max_items_per_call) !== undefined
+      ? { maxMonitoredItemsPerCall: num(args['max-items-per-call'] ?? args.max_items_per_call, 10000) }
       : {}),
     hostname: typeof args.host === 'string' ? args.host : '127.0.0.1',
     ...(typeof args.pki === 'string' ? { pkiDir: args.pki } : {}),
@@ -73,10 +74,7 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
   process.on('SIGHUP', onHup);
   process.on('SIGUSR2', drop);
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await untilStopped();
   rl?.close();
   process.off('SIGHUP', onHup);
   process.off('SIGUSR2', drop);
@@ -85,18 +83,4 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
   return 0;
 }
 
-/** `--key value` and `--key=value` pairs, for running this file directly (benchmarks spawn it). */
-function parseArgv(argv: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
-    else out[a.slice(2)] = argv[++i];
-  }
-  return out;
-}
-
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
-if (isMain) process.exitCode = await runStandalone(parseArgv(process.argv.slice(2)));
+runIfMain(import.meta.url, 'opcua sim', runStandalone);

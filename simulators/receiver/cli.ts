@@ -1,7 +1,8 @@
 // `plantgate sim receiver`: runs the receiver standalone until SIGINT/SIGTERM. Also runnable directly
 // (`npx tsx simulators/receiver/cli.ts --port 8080`), which the benchmark uses to put it in its own process.
+
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { runIfMain, untilStopped } from '../standalone.js';
 import { type ReceiverOptions, startReceiver } from './receiver.js';
 
 function str(v: unknown): string | undefined {
@@ -76,43 +77,9 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
   process.stdout.write(
     `  stats: GET ${receiver.url}/_recv/stats   faults: POST ${receiver.url}/_recv/faults\n`,
   );
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
+  await untilStopped();
   await receiver.close();
   return 0;
 }
 
-function parseArgv(argv: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out[a.slice(2, eq).replace(/-/g, '_')] = a.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) {
-        out[a.slice(2).replace(/-/g, '_')] = next;
-        i++;
-      } else out[a.slice(2).replace(/-/g, '_')] = true;
-    }
-  }
-  return out;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runStandalone(parseArgv(process.argv.slice(2))).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`receiver: ${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, 'receiver', runStandalone);

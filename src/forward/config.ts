@@ -2,6 +2,7 @@
 // how failures are retried, and how it authenticates (secrets only by reference: env var or file).
 import { z } from 'zod';
 import { componentId, duration, type Secret, size } from '../config/primitives.js';
+import { requireCertKeyPair } from '../config/tls.js';
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -175,15 +176,7 @@ export const httpSinkTlsSchema = z
       ),
   })
   .strict()
-  .superRefine((t, ctx) => {
-    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'cert_file and key_file go together: give both for a client certificate, or neither',
-        path: [t.cert_file === undefined ? 'cert_file' : 'key_file'],
-      });
-    }
-  });
+  .superRefine(requireCertKeyPair);
 
 export const httpSinkSchema = z
   .object({

@@ -140,56 +140,18 @@ export class Pipeline {
         const unit = spec.unit;
         const attrs = out.attrs;
         // Absent unit and attrs are left out rather than set to undefined, so records compare and print cleanly.
-        let record: Reading;
-        if (unit !== undefined) {
-          record = attrs
-            ? {
-                id,
-                kind: 'reading',
-                signal,
-                value,
-                unit,
-                ts,
-                ingest_ts: ingestIso,
-                quality: out.quality,
-                source: src,
-                attrs,
-              }
-            : {
-                id,
-                kind: 'reading',
-                signal,
-                value,
-                unit,
-                ts,
-                ingest_ts: ingestIso,
-                quality: out.quality,
-                source: src,
-              };
-        } else {
-          record = attrs
-            ? {
-                id,
-                kind: 'reading',
-                signal,
-                value,
-                ts,
-                ingest_ts: ingestIso,
-                quality: out.quality,
-                source: src,
-                attrs,
-              }
-            : {
-                id,
-                kind: 'reading',
-                signal,
-                value,
-                ts,
-                ingest_ts: ingestIso,
-                quality: out.quality,
-                source: src,
-              };
-        }
+        const record: Reading = {
+          id,
+          kind: 'reading',
+          signal,
+          value,
+          ts,
+          ingest_ts: ingestIso,
+          quality: out.quality,
+          source: src,
+        };
+        if (unit !== undefined) record.unit = unit;
+        if (attrs) record.attrs = attrs;
         validator.accept(signal, spec, value, tsMs, out.quality);
         records.push(record);
       } catch (err) {
