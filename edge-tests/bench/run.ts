@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   process.stdout.write('\n== summary (value | raw baseline in the same run | ratio)\n');
   for (const r of rows) {
     process.stdout.write(
-      `${r.suite.padEnd(8)} ${r.name.padEnd(58)} ${fmt(r.value).padStart(12)} ${r.unit.padEnd(12)} ${fmt(r.baseline).padStart(12)} ${r.ratio === undefined ? '' : `${(r.ratio * 100).toFixed(0)} %`}${r.target ? `  (target ${r.target})` : ''}\n`,
+      `${r.suite.padEnd(8)} ${r.name.padEnd(58)} ${fmt(r.value).padStart(12)} ${r.unit.padEnd(12)} ${fmt(r.baseline).padStart(12)} ${r.ratio === undefined || r.baseline === undefined ? '' : `${(r.ratio * 100).toFixed(0)} %`}${r.target ? `  (target ${r.target})` : ''}\n`,
     );
   }
   return failed > 0 ? 1 : 0;

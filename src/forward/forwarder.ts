@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { PlantgateError } from '../errors.js';
 import type { DeadLetter, Journal, JournalEntry } from '../journal/types.js';
+import type { CanonicalRecord } from '../model/records.js';
 import { linkedSignal } from './abort.js';
 import { Backoff } from './backoff.js';
 import type { Batch, Sink, WriteOutcome } from './types.js';
@@ -521,15 +522,27 @@ export class Forwarder {
   }
 
   #slotFor(entries: JournalEntry[], first: number, last: number, partial: boolean): Slot {
-    const records = entries.map((e) => e.record);
     const batch: Batch = {
       batch_id: `${this.#idPrefix}${first}-${last}`,
       first_seq: first,
       last_seq: last,
-      records,
+      records: [],
     };
-    if (entries.length > 0 && entries.every((e) => e.json !== undefined))
+    if (entries.length > 0 && entries.every((e) => e.json !== undefined)) {
+      // The stored JSON goes on the wire as is; records are parsed only if the batch becomes a dead letter.
       batch.records_json = entries.map((e) => e.json as string);
+      let parsed: CanonicalRecord[] | undefined;
+      Object.defineProperty(batch, 'records', {
+        enumerable: true,
+        configurable: true,
+        get: () => {
+          parsed ??= entries.map((e) => e.record);
+          return parsed;
+        },
+      });
+    } else {
+      batch.records = entries.map((e) => e.record);
+    }
     return { batch, count: entries.length, partial, state: 'sending' };
   }
 
@@ -588,8 +601,8 @@ export class Forwarder {
     } finally {
       if (slot.state === 'acked') {
         // Records are no longer needed once the receiver has them; only seq and count wait for the commit.
-        slot.batch = { ...slot.batch, records: [] };
-        delete slot.batch.records_json;
+        const b = slot.batch;
+        slot.batch = { batch_id: b.batch_id, first_seq: b.first_seq, last_seq: b.last_seq, records: [] };
       }
       // A dead batch keeps its records (and its place in the in-flight bound) until they are stored as a dead letter.
       if (slot.state !== 'dead') this.#freeSlot();

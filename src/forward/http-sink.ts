@@ -114,7 +114,7 @@ export function buildBatchBody(batch: Batch, gateway: { id: string; site: string
     `"gateway":${JSON.stringify({ id: gateway.id, site: gateway.site })},` +
     `"sent_at":${JSON.stringify(sentAt)},"records":`;
   const json = batch.records_json;
-  if (json === undefined || json.length !== batch.records.length) {
+  if (json === undefined) {
     return Buffer.from(`${head}${JSON.stringify(batch.records)}}`);
   }
   let size = Buffer.byteLength(head) + 3 + Math.max(0, json.length - 1);

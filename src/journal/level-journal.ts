@@ -262,6 +262,23 @@ function utcStamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace('.', '');
 }
 
+/**
+ * A journal entry whose record is parsed only when someone asks for it: the forwarder sends the stored JSON
+ * as is and needs the parsed record only for dead letters, so draining a backlog skips JSON.parse entirely.
+ */
+class StoredEntry implements JournalEntry {
+  #record: CanonicalRecord | undefined;
+  constructor(
+    readonly seq: number,
+    readonly bytes: number,
+    readonly json: string,
+  ) {}
+  get record(): CanonicalRecord {
+    this.#record ??= JSON.parse(this.json) as CanonicalRecord;
+    return this.#record;
+  }
+}
+
 export class LevelJournal implements Journal {
   readonly #opts: LevelJournalOptions;
   readonly #log: Logger;
@@ -671,7 +688,7 @@ export class LevelJournal implements Journal {
           if (out.length > 0 && total + size > maxBytes) break outer;
           if (out.length === 0) firstAt = atOf(v);
           const json = v.slice(HEADER_LEN);
-          out.push({ seq, record: JSON.parse(json) as CanonicalRecord, bytes: size, json });
+          out.push(new StoredEntry(seq, size, json));
           total += size;
           if (out.length >= maxRecords) break outer;
         }
