@@ -228,3 +228,83 @@ describe('daemon operations', () => {
     listener.kill('SIGKILL');
   });
 });
+
+describe('quarantine handling through the operator CLI', () => {
+  it('lists, exports, replays after a config fix (with the ledger kept) and purges quarantined samples', async () => {
+    const d = dir();
+    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const gen = (cfg.sources as Array<Record<string, unknown>>)[0]!;
+    // Values run from 0 to 99 but the range says 50 at most: about half is quarantined as out_of_range.
+    Object.assign(gen, {
+      interval: '50ms',
+      batch: 10,
+      limit: 400,
+      signals: [
+        { name: 'lab.line1.level', shape: 'counter', min: 0, max: 99, range: [0, 50] },
+        { name: 'lab.line1.flow', shape: 'constant', min: 1, invalid_every: 40 },
+      ],
+    });
+    const file = writeConfig(d, 'plant.yaml', cfg);
+    const p = await startDaemon(file);
+    const st = await waitFor('all samples processed', async () => {
+      const s = await p.status();
+      return s.ledger.pipeline.received === 800 && s.sinks.central!.ledger.queued === 0 ? s : false;
+    });
+    const q = st.quarantine as unknown as { held: number; held_by_reason: Record<string, number> };
+    expect(q.held_by_reason.out_of_range).toBe(196); // 51..99 in each of the four 100-value cycles
+    expect(q.held_by_reason.not_finite).toBe(10); // every 40th flow sample is NaN
+    expect(st.ledger.pipeline).toMatchObject({
+      received: 800,
+      ingested: 800 - 206,
+      quarantined: 206,
+      balanced: true,
+    });
+
+    const list = await runCli(['quarantine', 'list', '--reason', 'out_of_range', '--limit', '5', '-c', file]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^206 entries in quarantine/);
+    expect(list.stdout.trim().split('\n')).toHaveLength(6);
+    expect(list.stdout).toMatch(/out_of_range\s+.*51/);
+    const exported = await runCli(['quarantine', 'export', '--reason', 'not_finite', '-c', file]);
+    const lines = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string; sample: { signal: string } });
+    expect(lines).toHaveLength(10);
+    expect(lines.every((l) => l.reason === 'not_finite' && l.sample.signal === 'lab.line1.flow')).toBe(true);
+
+    // The engineer widens the range, reloads, and replays: the samples become the records they would have been.
+    const fixed = structuredClone(cfg) as Record<string, unknown>;
+    const fixedGen = (fixed.sources as Array<Record<string, unknown>>)[0]!;
+    (fixedGen.signals as Array<Record<string, unknown>>)[0]!.range = [0, 100];
+    // A changed source is restarted; a one-sample-per-hour generator keeps the arithmetic exact (+1 per signal).
+    Object.assign(fixedGen, { interval: '1h', batch: 1 });
+    writeConfig(d, 'plant.yaml', fixed);
+    p.kill('SIGHUP');
+    await waitFor('reloaded', async () => (await p.status()).config.reloads === 1);
+    const replay = await runCli(['quarantine', 'replay', '--reason', 'out_of_range', '-c', file]);
+    expect(replay.code).toBe(0);
+    expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 196, still_quarantined: 0 });
+    const again = await runCli(['quarantine', 'replay', '--reason', 'not_finite', '-c', file]);
+    expect(JSON.parse(again.stdout)).toMatchObject({ replayed: 0, still_quarantined: 10 });
+    const purge = await runCli(['quarantine', 'purge', '--reason', 'not_finite', '-c', file]);
+    expect(JSON.parse(purge.stdout)).toEqual({ purged: 10 });
+
+    const after = await waitFor('replayed records delivered', async () => {
+      const s = await p.status();
+      return s.sinks.central!.ledger.queued === 0 && s.sinks.central!.ledger.ingested === 594 + 2 + 196
+        ? s
+        : false;
+    });
+    const aq = after.quarantine as unknown as {
+      held: number;
+      replayed: number;
+      purged: number;
+      total: number;
+    };
+    expect(aq).toMatchObject({ held: 0, replayed: 196, purged: 10, total: 206 });
+    expect(after.sinks.central!.ledger).toMatchObject({ delivered: 792, balanced: true });
+    expect(receiver.stats().records).toBe(792);
+    await p.stop();
+  });
+});

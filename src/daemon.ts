@@ -600,7 +600,14 @@ export class Daemon {
         first_seq: st.first_seq,
         last_seq: st.last_seq,
       },
-      quarantine: { total: st.quarantine.total, by_reason: { ...st.quarantine.by_reason } },
+      quarantine: {
+        total: st.quarantine.total,
+        by_reason: { ...st.quarantine.by_reason },
+        held: st.quarantine.held ?? st.quarantine.total,
+        held_by_reason: { ...(st.quarantine.held_by_reason ?? st.quarantine.by_reason) },
+        replayed: st.quarantine.replayed ?? 0,
+        purged: st.quarantine.purged ?? 0,
+      },
       dead_letters: { ...st.dead_letters },
       ledger: {
         pipeline: { received, ingested, quarantined, balanced: received === ingested + quarantined },

@@ -57,10 +57,12 @@ export function formatStatus(s: StatusDocument): string {
   lines.push(
     `Journal: ${s.journal.records} records, ${(s.journal.bytes / 1048576).toFixed(1)} MiB of ${(s.journal.max_bytes / 1048576).toFixed(0)} MiB (${s.journal.when_full})${s.journal.blocked ? ', BLOCKED' : ''}`,
   );
-  const q = Object.entries(s.quarantine.by_reason)
+  const q = Object.entries(s.quarantine.held_by_reason)
     .map(([r, n]) => `${r} ${n}`)
     .join(', ');
-  lines.push(`Quarantine: ${s.quarantine.total}${q ? ` (${q})` : ''}`);
+  lines.push(
+    `Quarantine: ${s.quarantine.held} held${q ? ` (${q})` : ''}; ${s.quarantine.total} ever, ${s.quarantine.replayed} replayed, ${s.quarantine.purged} purged`,
+  );
   lines.push(`Dead letters: ${s.dead_letters.batches} batches, ${s.dead_letters.records} records`);
   const p = s.ledger.pipeline;
   lines.push(
@@ -107,11 +109,11 @@ export async function opsCommand(
         qs.set('limit', String(args.limit ?? 50));
         const r = (await adminCall(target, 'GET', `/quarantine?${qs}`)) as {
           entries: Array<{ id: number; at: number; source: { id: string }; reason: string; detail: string }>;
-          summary: { total: number; by_reason: Record<string, number> };
+          summary: { held: number; by_reason: Record<string, number> };
         };
         if (args.json) out(JSON.stringify(r, null, 2));
         else {
-          out(`${r.summary.total} entries in quarantine`);
+          out(`${r.summary.held} entries in quarantine`);
           for (const e of r.entries) {
             out(
               `${pad(String(e.id), 8)} ${new Date(e.at).toISOString()}  ${pad(e.source.id, 14)} ${pad(e.reason, 16)} ${e.detail}`,

@@ -73,7 +73,15 @@ export interface StatusDocument {
     last_seq: number;
     damaged?: unknown;
   };
-  quarantine: { total: number; by_reason: Record<string, number> };
+  /** total/by_reason: every entry ever quarantined; held: stored now; replayed and purged: removed since. */
+  quarantine: {
+    total: number;
+    by_reason: Record<string, number>;
+    held: number;
+    held_by_reason: Record<string, number>;
+    replayed: number;
+    purged: number;
+  };
   dead_letters: { batches: number; records: number };
   ledger: {
     pipeline: { received: number; ingested: number; quarantined: number; balanced: boolean };

@@ -149,7 +149,10 @@ export function createMetrics(getStatus: () => StatusDocument): Registry {
     journalBytes.set(s.journal.bytes);
     journalMax.set(s.journal.max_bytes);
     journalBlocked.set(s.journal.blocked ? 1 : 0);
-    for (const [reason, n] of Object.entries(s.quarantine.by_reason)) qTotal.set({ reason }, n);
+    // Every reason ever seen gets a value, so a reason emptied by replay or purge drops to 0 instead of lingering.
+    for (const reason of Object.keys(s.quarantine.by_reason)) {
+      qTotal.set({ reason }, s.quarantine.held_by_reason[reason] ?? 0);
+    }
     dlBatches.set(s.dead_letters.batches);
   };
   const metrics = reg.metrics.bind(reg);
