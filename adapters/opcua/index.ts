@@ -24,7 +24,9 @@ export const opcua = defineAdapter<OpcuaSourceConfig>({
       }) => spec,
     ),
     patterns: [],
-    expected_interval_ms: cfg.mode === 'poll' ? cfg.poll_interval : cfg.publishing_interval,
+    // A subscription sends only changes: a quiet signal is not a stall. Its liveness is judged by the
+    // subscription's keep-alives (missed ones mean reconnecting), so only polling declares an expected interval.
+    expected_interval_ms: cfg.mode === 'poll' ? cfg.poll_interval : undefined,
   }),
   create: (cfg, env) => new OpcuaAdapter(cfg, env),
   check: (cfg) => {

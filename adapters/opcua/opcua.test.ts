@@ -55,7 +55,15 @@ describe('opcua config', () => {
     expect(d.exact).toEqual([
       { name: 'lyon.press1.hydraulic_pressure', unit: '[psi]', canonical_unit: 'bar' },
     ]);
-    expect(d.expected_interval_ms).toBe(1000);
+    // Subscriptions report changes only: no sample-based stall interval (keep-alives judge liveness).
+    expect(d.expected_interval_ms).toBeUndefined();
+    const polled = parse({
+      endpoint: 'opc.tcp://10.0.1.20:4840',
+      mode: 'poll',
+      poll_interval: '2s',
+      signals: [{ name: 'lyon.press1.oil_temp', node: 'ns=3;s=Press1.Oil.Temperature' }],
+    });
+    expect(opcua.declarations(polled).expected_interval_ms).toBe(2000);
   });
 
   it('accepts every source of sample.yaml', () => {
