@@ -50,6 +50,8 @@ interface RunningSource {
   abort: AbortController;
   quality: SourceQuality;
   startedAt: number;
+  /** Computed once: a 10,000-signal source would otherwise rebuild it on every /status request. */
+  expectedIntervalMs: number | undefined;
 }
 
 interface RunningSink {
@@ -137,6 +139,7 @@ export class Daemon {
       maxAgeMs: cfg.storage.max_age,
       whenFull: cfg.storage.when_full,
       commitIntervalMs: cfg.storage.commit_interval,
+      commitPolicy: cfg.storage.commit_interval > 0 ? 'interval' : 'eager',
       log: log.child({ component: 'journal' }),
     });
     await journal.open();
@@ -297,6 +300,7 @@ export class Daemon {
       abort,
       quality,
       startedAt: Date.now(),
+      expectedIntervalMs: decl.expected_interval_ms,
     };
     this.#sources.set(cfg.id, running);
     const ctx = createAdapterContext({
@@ -499,7 +503,7 @@ export class Daemon {
       received += q.received;
       ingested += q.ingested;
       quarantined += q.quarantined;
-      const expected = s.def.declarations(s.cfg).expected_interval_ms;
+      const expected = s.expectedIntervalMs;
       const doc: SourceStatus = {
         type: s.cfg.type,
         state: h.state,

@@ -70,7 +70,7 @@ describe('a valid config', () => {
       dir: `${scratch.dir}/data`,
       max_bytes: 1024 ** 3,
       when_full: 'drop_oldest',
-      commit_interval: 10,
+      commit_interval: 0,
     });
     expect(c.health).toEqual({
       listen: { host: '127.0.0.1', port: 9464 },

@@ -57,9 +57,9 @@ export const storageSchema = z
         'When the journal is full: drop_oldest (counted per sink) or block (sources wait; MQTT stops acknowledging).',
       ),
     commit_interval: duration
-      .prefault('10ms')
+      .prefault('0ms')
       .describe(
-        'Group-commit window: appends within it share one synced write (larger = fewer fsyncs, more latency).',
+        'Group commit: 0ms (default) starts the next synced write as soon as the previous one finished, taking everything that arrived meanwhile; a larger value starts writes at most that often (fewer fsyncs on slow disks, more latency).',
       ),
   })
   .strict()
