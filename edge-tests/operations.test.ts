@@ -1,46 +1,14 @@
 // Operations edge tests: SIGTERM drain, SIGHUP reload with a good and a bad file, stall detection, the admin
 // interface refusing unauthorised calls, /status and /metrics, the CLI, and sd_notify readiness + watchdog.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Receiver, startReceiver } from '../simulators/receiver/receiver.js';
-import {
-  baseConfig,
-  killAll,
-  ROOT,
-  runCli,
-  startDaemon,
-  tempDir,
-  waitFor,
-  writeConfig,
-} from './lib/harness.js';
+import { describe, expect, it } from 'vitest';
+import { baseConfig, edgeSuite, ROOT, runCli, startDaemon, waitFor, writeConfig } from './lib/harness.js';
 
-let receiver: Receiver;
-const temps: Array<{ cleanup(): void }> = [];
-const others: ChildProcess[] = [];
-
-beforeAll(async () => {
-  receiver = await startReceiver({ port: 0 });
-});
-afterAll(async () => {
-  killAll();
-  for (const c of others) c.kill('SIGKILL');
-  await receiver.close();
-  for (const t of temps) t.cleanup();
-});
-afterEach(() => {
-  killAll();
-  receiver.setFaults({ clear: true });
-  receiver.resetData();
-});
-
-function dir(): string {
-  const t = tempDir();
-  temps.push(t);
-  return t.dir;
-}
+const suite = edgeSuite();
+const dir = () => suite.dir();
 
 function rawAdmin(socketPath: string, path: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -56,7 +24,7 @@ function rawAdmin(socketPath: string, path: string, headers: Record<string, stri
 describe('daemon operations', () => {
   it('exits 78 with FILE:LINE:COL errors on an invalid config, without starting', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/x`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/x`);
     (cfg.sources as Array<Record<string, unknown>>)[0]!.polling_interval = '1s';
     const file = writeConfig(d, 'bad.yaml', cfg);
     const r = await runCli(['run', '-c', file]);
@@ -70,7 +38,7 @@ describe('daemon operations', () => {
 
   it('serves /healthz, /readyz, /status with the ledger, /metrics, and a human `plantgate status`', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     const file = writeConfig(d, 'plant.yaml', cfg);
     const p = await startDaemon(file);
     expect((await p.get('/healthz')).status).toBe(200);
@@ -105,7 +73,7 @@ describe('daemon operations', () => {
 
   it('refuses admin calls without the token, and keeps the socket and token private to the service user', async () => {
     const d = dir();
-    const file = writeConfig(d, 'plant.yaml', baseConfig(d, `${receiver.url}/ingest`));
+    const file = writeConfig(d, 'plant.yaml', baseConfig(d, `${suite.receiver.url}/ingest`));
     const p = await startDaemon(file);
     const sock = join(d, 'admin.sock');
     expect(statSync(sock).mode & 0o777).toBe(0o600);
@@ -122,7 +90,7 @@ describe('daemon operations', () => {
 
   it('SIGTERM drains in-flight work and persists cursors: a restart resends nothing already acknowledged', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
       interval: '50ms',
       batch: 50,
@@ -130,7 +98,7 @@ describe('daemon operations', () => {
     });
     const file = writeConfig(d, 'plant.yaml', cfg);
     const p = await startDaemon(file);
-    await waitFor('some deliveries', () => receiver.stats().records > 500);
+    await waitFor('some deliveries', () => suite.receiver.stats().records > 500);
     const exit = await p.stop();
     expect(exit.code).toBe(0);
     const second = await startDaemon(writeConfig(d, 'drain.yaml', { ...cfg, sources: [] }));
@@ -138,7 +106,7 @@ describe('daemon operations', () => {
       const s = await second.status();
       return s.sinks.central!.ledger.queued === 0 ? s : false;
     });
-    const rs = receiver.stats();
+    const rs = suite.receiver.stats();
     expect(rs.duplicate_batches).toBe(0);
     expect(rs.records).toBe(st.sinks.central!.ledger.delivered);
     await second.stop();
@@ -146,10 +114,10 @@ describe('daemon operations', () => {
 
   it('SIGHUP applies a good file (changed source restarted, sink untouched) and keeps running on a bad one', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     const file = writeConfig(d, 'plant.yaml', cfg);
     const p = await startDaemon(file);
-    await waitFor('flow', () => receiver.stats().records > 0);
+    await waitFor('flow', () => suite.receiver.stats().records > 0);
     // Good file: add a second source.
     const next = structuredClone(cfg) as Record<string, unknown>;
     (next.sources as unknown[]).push({
@@ -177,14 +145,14 @@ describe('daemon operations', () => {
     expect(s2.config.reload_error).toMatch(/plant\.yaml:\d+:\d+ sinks\.0\.url/);
     expect(s2.status).toBe('degraded');
     expect(s2.reasons.join(' ')).toMatch(/configuration reload failed/);
-    const before = receiver.stats().records;
-    await waitFor('flow continues on the old config', () => receiver.stats().records > before);
+    const before = suite.receiver.stats().records;
+    await waitFor('flow continues on the old config', () => suite.receiver.stats().records > before);
     await p.stop();
   });
 
   it('says degraded with a reason in words when a connected source stops delivering', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`, {
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
       health: { listen: '127.0.0.1:0', stall_after_intervals: 2 },
     });
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
@@ -212,11 +180,11 @@ describe('daemon operations', () => {
     const listener = spawn('python3', [join(ROOT, 'edge-tests/lib/notify-listener.py'), sockPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    others.push(listener);
+    suite.onCleanup(() => listener.kill('SIGKILL'));
     const got: string[] = [];
     listener.stdout.on('data', (b: Buffer) => got.push(...b.toString().split('\n').filter(Boolean)));
     await waitFor('listener', () => got.includes('listening'));
-    const p = await startDaemon(writeConfig(d, 'plant.yaml', baseConfig(d, `${receiver.url}/ingest`)), {
+    const p = await startDaemon(writeConfig(d, 'plant.yaml', baseConfig(d, `${suite.receiver.url}/ingest`)), {
       env: { NOTIFY_SOCKET: sockPath, WATCHDOG_USEC: '1000000' },
     });
     await waitFor('READY=1', () => got.some((l) => l.includes('READY=1')));
@@ -232,7 +200,7 @@ describe('daemon operations', () => {
 describe('quarantine handling through the operator CLI', () => {
   it('lists, exports, replays after a config fix (with the ledger kept) and purges quarantined samples', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     const gen = (cfg.sources as Array<Record<string, unknown>>)[0]!;
     // Values run from 0 to 99 but the range says 50 at most: about half is quarantined as out_of_range.
     Object.assign(gen, {
@@ -304,7 +272,7 @@ describe('quarantine handling through the operator CLI', () => {
     };
     expect(aq).toMatchObject({ held: 0, replayed: 196, purged: 10, total: 206 });
     expect(after.sinks.central!.ledger).toMatchObject({ delivered: 792, balanced: true });
-    expect(receiver.stats().records).toBe(792);
+    expect(suite.receiver.stats().records).toBe(792);
     await p.stop();
   });
 });

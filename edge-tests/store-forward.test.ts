@@ -1,32 +1,11 @@
 // Store-and-forward edge tests: the built daemon as a real process, the receiver simulator as the central API,
 // and injected faults (WAN outage, restart during outage, kill -9 during drain, full journal, permanent 400).
 // Every test ends by asserting the ledger exactly and comparing the receiver's de-duplicated records.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Receiver, startReceiver } from '../simulators/receiver/receiver.js';
-import { baseConfig, killAll, runCli, startDaemon, tempDir, waitFor, writeConfig } from './lib/harness.js';
+import { describe, expect, it } from 'vitest';
+import { baseConfig, edgeSuite, runCli, startDaemon, waitFor, writeConfig } from './lib/harness.js';
 
-let receiver: Receiver;
-const temps: Array<{ cleanup(): void }> = [];
-
-beforeAll(async () => {
-  receiver = await startReceiver({ port: 0 });
-});
-afterAll(async () => {
-  killAll();
-  await receiver.close();
-  for (const t of temps) t.cleanup();
-});
-afterEach(() => {
-  killAll();
-  receiver.setFaults({ clear: true });
-  receiver.resetData();
-});
-
-function dir(): string {
-  const t = tempDir();
-  temps.push(t);
-  return t.dir;
-}
+const suite = edgeSuite();
+const dir = () => suite.dir();
 
 function sinkBalanced(l: {
   ingested: number;
@@ -43,11 +22,11 @@ describe('store and forward through faults', () => {
   it('WAN outage: receiver down for 30 s under steady input; afterwards it holds every ingested record once', async () => {
     const d = dir();
     const perSignal = 6000; // 200 samples/s per signal for 30 s of generation
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     (cfg.sources as Array<Record<string, unknown>>)[0]!.limit = perSignal;
     const daemon = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
-    await waitFor('first delivery', () => receiver.stats().records > 0);
-    await receiver.goDown();
+    await waitFor('first delivery', () => suite.receiver.stats().records > 0);
+    await suite.receiver.goDown();
     const downAt = Date.now();
     // The outage itself is the injected fault: it lasts 30 s while the generator keeps producing.
     await waitFor(
@@ -61,7 +40,7 @@ describe('store and forward through faults', () => {
     const during = await daemon.status();
     expect(during.status).not.toBe('ok');
     expect(during.reasons.join(' ')).toMatch(/sink central/);
-    await receiver.comeUp();
+    await suite.receiver.comeUp();
     const total = perSignal * 2;
     const s = await waitFor(
       'the backlog to drain',
@@ -80,9 +59,9 @@ describe('store and forward through faults', () => {
     });
     expect(l).toMatchObject({ ingested: total, delivered: total, queued: 0, dead_lettered: 0 });
     expect(sinkBalanced(l)).toBe(true);
-    const rs = receiver.stats();
+    const rs = suite.receiver.stats();
     expect(rs.records).toBe(total);
-    expect(new Set(receiver.records().map((r) => r.id)).size).toBe(total);
+    expect(new Set(suite.receiver.records().map((r) => r.id)).size).toBe(total);
     const exit = await daemon.stop();
     expect(exit.code).toBe(0);
   }, 180_000);
@@ -90,8 +69,8 @@ describe('store and forward through faults', () => {
   it('restart during an outage: the backlog survives a graceful restart and drains afterwards', async () => {
     const d = dir();
     const perSignal = 1000;
-    await receiver.goDown();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    await suite.receiver.goDown();
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
       interval: '50ms',
       batch: 50,
@@ -108,20 +87,20 @@ describe('store and forward through faults', () => {
     const second = await startDaemon(writeConfig(d, 'plant.yaml', { ...cfg, sources: [] }));
     const before = await second.status();
     expect(before.sinks.central!.ledger.queued).toBe(perSignal * 2);
-    await receiver.comeUp();
+    await suite.receiver.comeUp();
     const st = await waitFor('drain after restart', async () => {
       const s = await second.status();
       return s.sinks.central!.ledger.queued === 0 ? s : false;
     });
     expect(st.sinks.central!.ledger.delivered).toBe(perSignal * 2);
-    expect(receiver.stats().records).toBe(perSignal * 2);
+    expect(suite.receiver.stats().records).toBe(perSignal * 2);
     await second.stop();
   }, 90_000);
 
   it('kill -9 at 20 random moments during backlog drain loses nothing; duplicates are counted, not merged', async () => {
     const d = dir();
     const perSignal = 5000;
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
       interval: '100ms',
       batch: 100,
@@ -130,7 +109,7 @@ describe('store and forward through faults', () => {
     // Small batches and a slow receiver make the drain last long enough for the kills to land inside it.
     (cfg.sinks as Array<Record<string, unknown>>)[0]!.batch = { max_records: 50, max_wait: '20ms' };
     const file = writeConfig(d, 'plant.yaml', cfg);
-    await receiver.goDown();
+    await suite.receiver.goDown();
     const first = await startDaemon(file);
     await waitFor(
       'all samples journaled',
@@ -138,8 +117,8 @@ describe('store and forward through faults', () => {
     );
     first.kill('SIGKILL');
     await first.exited;
-    await receiver.comeUp();
-    receiver.setFaults({ slow_ms: 15 });
+    await suite.receiver.comeUp();
+    suite.receiver.setFaults({ slow_ms: 15 });
     const drainFile = writeConfig(d, 'drain.yaml', { ...cfg, sources: [] });
     let kills = 0;
     for (let i = 0; i < 20; i++) {
@@ -147,18 +126,18 @@ describe('store and forward through faults', () => {
       const st = await p.status();
       // The persisted ledger must balance at every restart, whatever moment the kill hit.
       expect(sinkBalanced(st.sinks.central!.ledger)).toBe(true);
-      const target = receiver.stats().records + 20 + Math.floor(Math.random() * 300);
+      const target = suite.receiver.stats().records + 20 + Math.floor(Math.random() * 300);
       await waitFor(
         'some progress before the kill',
         () =>
-          receiver.stats().records >= Math.min(target, perSignal * 2) ||
-          receiver.stats().records >= perSignal * 2,
+          suite.receiver.stats().records >= Math.min(target, perSignal * 2) ||
+          suite.receiver.stats().records >= perSignal * 2,
       );
       p.kill('SIGKILL');
       await p.exited;
       kills += 1;
     }
-    receiver.setFaults({ slow_ms: 0 });
+    suite.receiver.setFaults({ slow_ms: 0 });
     const last = await startDaemon(drainFile);
     const st = await waitFor(
       'final drain',
@@ -169,9 +148,9 @@ describe('store and forward through faults', () => {
       { timeoutMs: 60_000 },
     );
     expect(kills).toBe(20);
-    const rs = receiver.stats();
+    const rs = suite.receiver.stats();
     expect(rs.records).toBe(perSignal * 2);
-    expect(new Set(receiver.records().map((r) => r.id)).size).toBe(perSignal * 2);
+    expect(new Set(suite.receiver.records().map((r) => r.id)).size).toBe(perSignal * 2);
     // Resent batches after a kill are visible as duplicates at the receiver, never silently merged away.
     expect(rs.duplicate_batches + rs.duplicate_records).toBeGreaterThanOrEqual(0);
     expect(st.sinks.central!.ledger.delivered).toBe(perSignal * 2);
@@ -182,14 +161,14 @@ describe('store and forward through faults', () => {
   it('full journal with drop_oldest: exactly the counted records are missing at the receiver', async () => {
     const d = dir();
     const perSignal = 3000;
-    const cfg = baseConfig(d, `${receiver.url}/ingest`, {});
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {});
     Object.assign(cfg.storage as Record<string, unknown>, { max_bytes: '200KiB', when_full: 'drop_oldest' });
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
       interval: '100ms',
       batch: 100,
       limit: perSignal,
     });
-    await receiver.goDown();
+    await suite.receiver.goDown();
     const p = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
     const full = await waitFor('all samples ingested with drops', async () => {
       const s = await p.status();
@@ -200,7 +179,7 @@ describe('store and forward through faults', () => {
     });
     expect(full.journal.bytes).toBeLessThanOrEqual(200 * 1024);
     expect(full.status).not.toBe('ok');
-    await receiver.comeUp();
+    await suite.receiver.comeUp();
     const st = await waitFor('drain', async () => {
       const s = await p.status();
       return s.sinks.central!.ledger.queued === 0 ? s : false;
@@ -209,7 +188,7 @@ describe('store and forward through faults', () => {
     const dropped = l.dropped.max_bytes ?? 0;
     expect(dropped).toBeGreaterThan(0);
     expect(l.ingested).toBe(perSignal * 2);
-    expect(receiver.stats().records).toBe(perSignal * 2 - dropped);
+    expect(suite.receiver.stats().records).toBe(perSignal * 2 - dropped);
     expect(l.delivered).toBe(perSignal * 2 - dropped);
     expect(sinkBalanced(l)).toBe(true);
     await p.stop();
@@ -218,14 +197,14 @@ describe('store and forward through faults', () => {
   it('full journal with block: sources are held back, nothing is dropped, everything arrives later', async () => {
     const d = dir();
     const perSignal = 3000;
-    const cfg = baseConfig(d, `${receiver.url}/ingest`, {});
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {});
     Object.assign(cfg.storage as Record<string, unknown>, { max_bytes: '200KiB', when_full: 'block' });
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
       interval: '100ms',
       batch: 100,
       limit: perSignal,
     });
-    await receiver.goDown();
+    await suite.receiver.goDown();
     const p = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
     const blocked = await waitFor('the journal to block', async () => {
       const s = await p.status();
@@ -238,7 +217,7 @@ describe('store and forward through faults', () => {
       'overruns counted',
       async () => ((await p.status()).sources['gen-1']!.counters?.overruns ?? 0) > 0,
     );
-    await receiver.comeUp();
+    await suite.receiver.comeUp();
     const st = await waitFor(
       'everything delivered',
       async () => {
@@ -252,13 +231,13 @@ describe('store and forward through faults', () => {
     const l = st.sinks.central!.ledger;
     expect(Object.values(l.dropped).reduce((a, b) => a + b, 0)).toBe(0);
     expect(l.delivered).toBe(perSignal * 2);
-    expect(receiver.stats().records).toBe(perSignal * 2);
+    expect(suite.receiver.stats().records).toBe(perSignal * 2);
     await p.stop();
   }, 90_000);
 
   it('permanent rejection: a 400 batch goes to dead letters, the flow continues, and a replay delivers it', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${receiver.url}/ingest`);
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
     Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, { limit: 600 });
     (cfg.sources as Array<Record<string, unknown>>).push({
       id: 'gen-odd',
@@ -267,7 +246,7 @@ describe('store and forward through faults', () => {
       limit: 1,
       signals: [{ name: 'lab.line1.odd', shape: 'constant', min: 1 }],
     });
-    receiver.setFaults({ reject_if: { signal: 'lab.line1.odd' } });
+    suite.receiver.setFaults({ reject_if: { signal: 'lab.line1.odd' } });
     const file = writeConfig(d, 'plant.yaml', cfg);
     const p = await startDaemon(file);
     const total = 600 * 2 + 1;
@@ -279,18 +258,18 @@ describe('store and forward through faults', () => {
     expect(st.dead_letters.batches).toBe(1);
     expect(st.status).toBe('degraded');
     expect(st.reasons.join(' ')).toMatch(/dead letters/);
-    expect(receiver.stats().records).toBe(total - st.sinks.central!.ledger.dead_lettered);
+    expect(suite.receiver.stats().records).toBe(total - st.sinks.central!.ledger.dead_lettered);
     const listed = await runCli(['dead-letters', 'list', '-c', file]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/1 dead-lettered batches/);
-    receiver.setFaults({ clear: true });
+    suite.receiver.setFaults({ clear: true });
     const replay = await runCli(['dead-letters', 'replay', '--all', '-c', file]);
     expect(replay.stderr + replay.stdout).toMatch(/"replayed": 1/);
     expect(replay.code).toBe(0);
     const after = await p.status();
     expect(after.sinks.central!.ledger).toMatchObject({ dead_lettered: 0, delivered: total, queued: 0 });
     expect(after.dead_letters.batches).toBe(0);
-    expect(receiver.stats().records).toBe(total);
+    expect(suite.receiver.stats().records).toBe(total);
     await p.stop();
   }, 90_000);
 });

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { componentId, duration, type Secret, size } from '../../src/config/primitives.js';
 import { signalBaseShape } from '../../src/config/signal.js';
-import { requireCertKeyPair } from '../../src/config/tls.js';
+import { clientCertFields, requireCertKeyPair } from '../../src/config/tls.js';
 
 const mqttUrl = z
   .string()
@@ -167,16 +167,7 @@ export const mqttTlsSchema = z
       .describe(
         'PEM file of the CA(s) that sign the broker certificate, for private PKIs; the system CAs otherwise.',
       ),
-    cert_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('PEM file of the client certificate (mutual TLS); needs key_file.'),
-    key_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('PEM file of the client private key (mutual TLS); needs cert_file.'),
+    ...clientCertFields,
     servername: z
       .string()
       .min(1)

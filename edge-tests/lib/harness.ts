@@ -4,7 +4,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
+import { type Receiver, startReceiver } from '../../simulators/receiver/receiver.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist/src/cli.js');
@@ -248,5 +250,43 @@ export function baseConfig(
       },
     ],
     ...over,
+  };
+}
+
+/**
+ * The common frame of an edge-test file: one receiver for the file, a fresh temp dir per call of `dir()`,
+ * every daemon killed and the receiver's faults and data cleared after each test, all cleaned up at the end.
+ */
+export function edgeSuite(): { readonly receiver: Receiver; dir(): string; onCleanup(fn: () => void): void } {
+  let receiver: Receiver | undefined;
+  const temps: Array<{ cleanup(): void }> = [];
+  const extra: Array<() => void> = [];
+  beforeAll(async () => {
+    receiver = await startReceiver({ port: 0 });
+  });
+  afterAll(async () => {
+    killAll();
+    for (const fn of extra) fn();
+    await receiver?.close();
+    for (const t of temps) t.cleanup();
+  });
+  afterEach(() => {
+    killAll();
+    receiver?.setFaults({ clear: true });
+    receiver?.resetData();
+  });
+  return {
+    get receiver(): Receiver {
+      if (!receiver) throw new Error('the receiver starts in beforeAll');
+      return receiver;
+    },
+    dir(): string {
+      const t = tempDir();
+      temps.push(t);
+      return t.dir;
+    },
+    onCleanup(fn: () => void): void {
+      extra.push(fn);
+    },
   };
 }

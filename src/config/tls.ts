@@ -1,5 +1,5 @@
 // Checks shared by every TLS section (HTTP sinks, MQTT sources): a client certificate needs its key.
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export function requireCertKeyPair(
   t: { cert_file?: string | undefined; key_file?: string | undefined },
@@ -13,3 +13,17 @@ export function requireCertKeyPair(
     });
   }
 }
+
+/** The client certificate pair of mutual TLS, spread into every TLS section. */
+export const clientCertFields = {
+  cert_file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM file of the client certificate (mutual TLS); needs key_file.'),
+  key_file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM file of the client private key (mutual TLS); needs cert_file.'),
+};

@@ -2,7 +2,7 @@
 // how failures are retried, and how it authenticates (secrets only by reference: env var or file).
 import { z } from 'zod';
 import { componentId, duration, type Secret, size } from '../config/primitives.js';
-import { requireCertKeyPair } from '../config/tls.js';
+import { clientCertFields, requireCertKeyPair } from '../config/tls.js';
 
 const httpUrl = z.string().refine(
   (s) => {
@@ -158,16 +158,7 @@ export const httpSinkTlsSchema = z
       .describe(
         'PEM file of the CA(s) that sign the server certificate, for private PKIs; the system CAs otherwise.',
       ),
-    cert_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('PEM file of the client certificate (mutual TLS); needs key_file.'),
-    key_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('PEM file of the client private key (mutual TLS); needs cert_file.'),
+    ...clientCertFields,
     insecure_skip_verify: z
       .boolean()
       .default(false)
