@@ -90,11 +90,12 @@ describe('daemon operations', () => {
 
   it('SIGTERM drains in-flight work and persists cursors: a restart resends nothing already acknowledged', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
-      interval: '50ms',
-      batch: 50,
-      limit: 2000,
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
+      generator: {
+        interval: '50ms',
+        batch: 50,
+        limit: 2000,
+      },
     });
     const file = writeConfig(d, 'plant.yaml', cfg);
     const p = await startDaemon(file);
@@ -154,11 +155,7 @@ describe('daemon operations', () => {
     const d = dir();
     const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
       health: { listen: '127.0.0.1:0', stall_after_intervals: 2 },
-    });
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
-      interval: '500ms',
-      batch: 1,
-      limit: 2,
+      generator: { interval: '500ms', batch: 1, limit: 2 },
     });
     const p = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
     const st = await waitFor(
@@ -200,17 +197,17 @@ describe('daemon operations', () => {
 describe('quarantine handling through the operator CLI', () => {
   it('lists, exports, replays after a config fix (with the ledger kept) and purges quarantined samples', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
-    const gen = (cfg.sources as Array<Record<string, unknown>>)[0]!;
     // Values run from 0 to 99 but the range says 50 at most: about half is quarantined as out_of_range.
-    Object.assign(gen, {
-      interval: '50ms',
-      batch: 10,
-      limit: 400,
-      signals: [
-        { name: 'lab.line1.level', shape: 'counter', min: 0, max: 99, range: [0, 50] },
-        { name: 'lab.line1.flow', shape: 'constant', min: 1, invalid_every: 40 },
-      ],
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
+      generator: {
+        interval: '50ms',
+        batch: 10,
+        limit: 400,
+        signals: [
+          { name: 'lab.line1.level', shape: 'counter', min: 0, max: 99, range: [0, 50] },
+          { name: 'lab.line1.flow', shape: 'constant', min: 1, invalid_every: 40 },
+        ],
+      },
     });
     const file = writeConfig(d, 'plant.yaml', cfg);
     const p = await startDaemon(file);

@@ -22,8 +22,7 @@ describe('store and forward through faults', () => {
   it('WAN outage: receiver down for 30 s under steady input; afterwards it holds every ingested record once', async () => {
     const d = dir();
     const perSignal = 6000; // 200 samples/s per signal for 30 s of generation
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
-    (cfg.sources as Array<Record<string, unknown>>)[0]!.limit = perSignal;
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, { generator: { limit: perSignal } });
     const daemon = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
     await waitFor('first delivery', () => suite.receiver.stats().records > 0);
     await suite.receiver.goDown();
@@ -70,11 +69,12 @@ describe('store and forward through faults', () => {
     const d = dir();
     const perSignal = 1000;
     await suite.receiver.goDown();
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
-      interval: '50ms',
-      batch: 50,
-      limit: perSignal,
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
+      generator: {
+        interval: '50ms',
+        batch: 50,
+        limit: perSignal,
+      },
     });
     const file = writeConfig(d, 'plant.yaml', cfg);
     const first = await startDaemon(file);
@@ -100,11 +100,12 @@ describe('store and forward through faults', () => {
   it('kill -9 at 20 random moments during backlog drain loses nothing; duplicates are counted, not merged', async () => {
     const d = dir();
     const perSignal = 5000;
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
-      interval: '100ms',
-      batch: 100,
-      limit: perSignal,
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
+      generator: {
+        interval: '100ms',
+        batch: 100,
+        limit: perSignal,
+      },
     });
     // Small batches and a slow receiver make the drain last long enough for the kills to land inside it.
     (cfg.sinks as Array<Record<string, unknown>>)[0]!.batch = { max_records: 50, max_wait: '20ms' };
@@ -161,12 +162,13 @@ describe('store and forward through faults', () => {
   it('full journal with drop_oldest: exactly the counted records are missing at the receiver', async () => {
     const d = dir();
     const perSignal = 3000;
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {});
-    Object.assign(cfg.storage as Record<string, unknown>, { max_bytes: '200KiB', when_full: 'drop_oldest' });
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
-      interval: '100ms',
-      batch: 100,
-      limit: perSignal,
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
+      storage: { max_bytes: '200KiB', when_full: 'drop_oldest' },
+      generator: {
+        interval: '100ms',
+        batch: 100,
+        limit: perSignal,
+      },
     });
     await suite.receiver.goDown();
     const p = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
@@ -197,12 +199,13 @@ describe('store and forward through faults', () => {
   it('full journal with block: sources are held back, nothing is dropped, everything arrives later', async () => {
     const d = dir();
     const perSignal = 3000;
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {});
-    Object.assign(cfg.storage as Record<string, unknown>, { max_bytes: '200KiB', when_full: 'block' });
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, {
-      interval: '100ms',
-      batch: 100,
-      limit: perSignal,
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, {
+      storage: { max_bytes: '200KiB', when_full: 'block' },
+      generator: {
+        interval: '100ms',
+        batch: 100,
+        limit: perSignal,
+      },
     });
     await suite.receiver.goDown();
     const p = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
@@ -237,8 +240,7 @@ describe('store and forward through faults', () => {
 
   it('permanent rejection: a 400 batch goes to dead letters, the flow continues, and a replay delivers it', async () => {
     const d = dir();
-    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
-    Object.assign((cfg.sources as Array<Record<string, unknown>>)[0]!, { limit: 600 });
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`, { generator: { limit: 600 } });
     (cfg.sources as Array<Record<string, unknown>>).push({
       id: 'gen-odd',
       type: 'generator',

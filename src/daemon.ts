@@ -22,7 +22,7 @@ import { judge, type SinkSnapshot, type SourceSnapshot } from './health/status.j
 import type { SinkStatus, SourceStatus, StatusDocument } from './health/status-document.js';
 import { createAdapterContext, type IngestObserver } from './ingest.js';
 import { LevelJournal } from './journal/level-journal.js';
-import type { Journal } from './journal/types.js';
+import type { Journal, JournalStats } from './journal/types.js';
 import type { EventRecord, RawSample, Reading } from './model/records.js';
 import { createMetrics } from './observe/metrics.js';
 import { SourceQuality } from './observe/quality.js';
@@ -475,9 +475,8 @@ export class Daemon {
     this.#dropHistory = this.#dropHistory.filter((h) => now - h.at <= 16 * 60_000);
   }
 
-  #recentDrops(): Record<string, number> {
+  #recentDrops(st: JournalStats): Record<string, number> {
     const first = this.#dropHistory[0];
-    const st = this.#journal.stats();
     const out: Record<string, number> = {};
     for (const [id, l] of Object.entries(st.sinks)) {
       const total = Object.values(l.dropped).reduce((a, b) => a + b, 0);
@@ -578,7 +577,7 @@ export class Daemon {
       snaps,
       sinkSnaps,
       st as typeof st & { damaged?: { moved_to: string; error: string } },
-      { reloadError: this.#reloadError, ready: this.#ready, recentDrops: this.#recentDrops() },
+      { reloadError: this.#reloadError, ready: this.#ready, recentDrops: this.#recentDrops(st) },
     );
     const doc: StatusDocument = {
       status: verdict.status,

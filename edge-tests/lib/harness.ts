@@ -218,15 +218,28 @@ export async function startDaemon(
   return proc;
 }
 
-/** A generator-based plant config with one sink pointing at `url`; override sections as needed. */
+/**
+ * A generator-based plant config with one sink pointing at `url`. `generator` and `storage` are merged into
+ * the generator source and the storage section; any other key replaces its section.
+ */
 export function baseConfig(
   stateDir: string,
   url: string,
-  over: Record<string, unknown> = {},
+  opts: { generator?: Record<string, unknown>; storage?: Record<string, unknown> } & Record<
+    string,
+    unknown
+  > = {},
 ): Record<string, unknown> {
+  const { generator, storage, ...over } = opts;
   return {
     gateway: { id: 'edge-test-01', site: 'lab', timezone: 'Europe/Paris' },
-    storage: { dir: stateDir, max_bytes: '256MiB', when_full: 'drop_oldest', commit_interval: '10ms' },
+    storage: {
+      dir: stateDir,
+      max_bytes: '256MiB',
+      when_full: 'drop_oldest',
+      commit_interval: '10ms',
+      ...storage,
+    },
     health: { listen: '127.0.0.1:0' },
     sources: [
       {
@@ -238,6 +251,7 @@ export function baseConfig(
           { name: 'lab.line1.temperature', shape: 'sine', min: 20, max: 80, unit: 'Cel' },
           { name: 'lab.line1.count', shape: 'counter', min: 0, max: 1000000, value_type: 'integer' },
         ],
+        ...generator,
       },
     ],
     sinks: [

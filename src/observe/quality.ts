@@ -33,11 +33,12 @@ export class RecentValues {
     this.#buf[this.#n % this.#buf.length] = v;
     this.#n += 1;
   }
-  quantile(q: number): number | undefined {
+  /** Several quantiles from one sort of the reservoir (undefined entries while it is empty). */
+  quantiles(qs: readonly number[]): Array<number | undefined> {
     const len = Math.min(this.#n, this.#buf.length);
-    if (len === 0) return undefined;
-    const sorted = Array.from(this.#buf.subarray(0, len)).sort((a, b) => a - b);
-    return sorted[Math.min(len - 1, Math.floor(q * len))];
+    if (len === 0) return qs.map(() => undefined);
+    const sorted = this.#buf.slice(0, len).sort();
+    return qs.map((q) => sorted[Math.min(len - 1, Math.floor(q * len))]);
   }
 }
 
@@ -166,8 +167,7 @@ export class SourceQuality {
     };
     if (this.received > 0) out.conformity = round(this.ingested / this.received);
     if (this.ingested > 0) out.duplication = round(this.duplicates / this.ingested);
-    const p50 = this.#latency.quantile(0.5);
-    const p95 = this.#latency.quantile(0.95);
+    const [p50, p95] = this.#latency.quantiles([0.5, 0.95]);
     if (p50 !== undefined) out.timeliness_p50_ms = Math.round(p50);
     if (p95 !== undefined) out.timeliness_p95_ms = Math.round(p95);
     const w = this.#prevWindow;
