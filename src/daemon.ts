@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
 import { adapters } from '../adapters/index.js';
 import type { Adapter, AdapterDefinition, SourceConfigBase } from '../adapters/types.js';
 import { formatIssue, loadConfig } from './config/load.js';
@@ -12,8 +13,8 @@ import { ConfigError } from './errors.js';
 import type { EventConfig } from './events/config.js';
 import { Deriver } from './events/derive.js';
 import type { HttpSinkConfig } from './forward/config.js';
-import { Forwarder } from './forward/forwarder.js';
-import { HttpSink } from './forward/http-sink.js';
+import type { Forwarder } from './forward/forwarder.js';
+import { createForwarder, createForwarderMetrics } from './forward/index.js';
 import { sinkSelector } from './forward/select.js';
 import { adminRoutes } from './health/admin-routes.js';
 import { AdminServer } from './health/admin-server.js';
@@ -57,7 +58,6 @@ interface RunningSource {
 interface RunningSink {
   cfg: HttpSinkConfig;
   key: string;
-  sink: HttpSink;
   forwarder: Forwarder;
 }
 
@@ -97,6 +97,9 @@ export class Daemon {
   #timers: NodeJS.Timeout[] = [];
   #dropHistory: Array<{ at: number; dropped: Record<string, number> }> = [];
   #healthAddress: { host: string; port: number } | undefined;
+  // One registry for the daemon's life: forwarders restarted by a reload reuse the same metric objects.
+  readonly #registry = new Registry();
+  readonly #forwarderMetrics = createForwarderMetrics(this.#registry);
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
@@ -336,18 +339,16 @@ export class Daemon {
 
   async #startSink(cfg: HttpSinkConfig): Promise<void> {
     const c = this.#config;
-    const log = this.#log.child({ component: 'sink', kind: cfg.type, id: cfg.id });
-    const sink = new HttpSink({ config: cfg, gatewayId: c.gateway.id, site: c.gateway.site, log });
-    const forwarder = new Forwarder({
+    const forwarder = createForwarder({
+      config: cfg,
       journal: this.#journal,
-      sink,
       gatewayId: c.gateway.id,
       site: c.gateway.site,
-      sinkConfig: cfg,
-      log,
+      log: this.#log,
+      metrics: this.#forwarderMetrics,
     });
     await forwarder.start();
-    this.#sinks.set(cfg.id, { cfg, key: keyOf(cfg), sink, forwarder });
+    this.#sinks.set(cfg.id, { cfg, key: keyOf(cfg), forwarder });
   }
 
   async #stopSink(id: string, deadlineMs: number): Promise<void> {
@@ -624,7 +625,7 @@ export class Daemon {
   }
 
   async #startHealth(): Promise<void> {
-    const metrics = createMetrics(() => this.status());
+    const metrics = createMetrics(this.#registry, () => this.status());
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       const send = (code: number, type: string, body: string) => {

@@ -37,7 +37,3 @@ export class ConfigError extends PlantgateError {
     super(options.code ?? 'CONFIG_INVALID', message, { retryable: false, cause: options.cause });
   }
 }
-
-export function isRetryable(err: unknown): boolean {
-  return err instanceof PlantgateError ? err.retryable : true;
-}

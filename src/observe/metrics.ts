@@ -1,10 +1,9 @@
 // Prometheus metrics for /metrics, computed at scrape time from the daemon's status document so the numbers
 // on /metrics and /status can never disagree. Counters are fed by deltas of the persisted ledger counters.
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
 import type { StatusDocument } from '../health/status-document.js';
 
-export function createMetrics(getStatus: () => StatusDocument): Registry {
-  const reg = new Registry();
+export function createMetrics(reg: Registry, getStatus: () => StatusDocument): Registry {
   collectDefaultMetrics({ register: reg, prefix: 'plantgate_process_' });
 
   const srcUp = new Gauge({
