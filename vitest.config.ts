@@ -13,5 +13,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Fails the run when a test wrote into the home folder (e.g. node-opcua's default PKI).
+    globalSetup: ['edge-tests/lib/home-guard.ts'],
   },
 });

@@ -17,6 +17,14 @@ export interface ComponentHealth {
   last_error_at?: number;
   /** Protocol-specific counters (requests, timeouts, reconnects, notifications...). */
   counters?: Record<string, number>;
+  /**
+   * Sentences about declared signals that need a person (a node or browse path that does not resolve, a
+   * value_type that contradicts the server's type). Each is a reason on /status and makes the source degraded
+   * until it is gone. Bounded by the adapter.
+   */
+  problems?: string[];
+  /** Declared signals that are never read because their address does not resolve (sorted, bounded). */
+  unresolved_signals?: string[];
 }
 
 export interface EmitResult {

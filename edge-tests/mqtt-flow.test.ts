@@ -1,6 +1,8 @@
 // MQTT end to end with the built daemon: acknowledge-after-persist proven by kill -9 during a steady QoS 1 flow.
 // The embedded broker keeps the gateway's persistent session; every message the publisher got a PUBACK for must
-// end up at the receiver (as its three readings) or in quarantine, across ten SIGKILLs and restarts.
+// end up at the receiver (as its three readings) or in quarantine, across ten SIGKILLs and restarts. Then the
+// broker redelivers messages whose records were already synced (PUBACK lost, then a reconnect or a kill -9): the
+// journal takes each reading once and /status counts the repeats as duplicates_suppressed.
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startBroker } from '../simulators/mqtt/broker.js';
@@ -143,5 +145,112 @@ describe('MQTT through the daemon', () => {
     expect(st.sinks.central!.ledger.balanced).toBe(true);
     await pub.stop();
     await p.stop();
+  }, 180_000);
+
+  // Issue #11 item 12. The broker's "lose PUBACKs" mode makes it forget the gateway's PUBACKs, so everything the
+  // gateway synced and acknowledged in that window is redelivered on the next connection: exactly what the broker
+  // sees when the gateway dies between the journal sync and the PUBACK. The receiver is down meanwhile, so the
+  // records are still in the journal when the daemon is killed (its tail is where the ids are recovered from).
+  it('a redelivery of synced messages (after a reconnect, and after kill -9) is journaled once and counted', async () => {
+    const t = tempDir();
+    temps.push(t);
+    const down = await startReceiver({ port: 0 });
+    down.setFaults({ status: 503 });
+    const config = mqttConfig(t.dir, broker.url, `${down.url}/central`);
+    (config.gateway as Record<string, unknown>).id = 'edge-mqtt-dedupe';
+    const source = (config.sources as Array<Record<string, unknown>>)[0] as Record<string, unknown>;
+    (source.subscriptions as Array<Record<string, unknown>>)[0]!.topic = 'lyon/line9/+/telemetry';
+    const file = writeConfig(t.dir, 'plant.yaml', config);
+    const clientId = 'plantgate-edge-mqtt-dedupe-line-2';
+    const pub = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clean: true });
+    let n = 0;
+    const publish = async (count: number) => {
+      for (let i = 0; i < count; i++, n++) {
+        const m = { ts: 1_764_237_600_000 + n, speed: n, temp: 40 + (n % 7), count: n };
+        await pub.publishAsync('lyon/line9/press1/telemetry', JSON.stringify(m), { qos: 1 });
+      }
+    };
+    type Src = {
+      counters?: Record<string, number>;
+      duplicates_suppressed?: number;
+      received: number;
+      ingested: number;
+    };
+    const src = async (d: Awaited<ReturnType<typeof startDaemon>>) =>
+      (await d.status()).sources['line-2'] as Src;
+
+    const subscribed = new Promise<void>((resolve) => {
+      broker.aedes.on('subscribe', (_subs, client) => {
+        if (client?.id === clientId) resolve();
+      });
+    });
+    let p = await startDaemon(file);
+    await subscribed;
+
+    // 1. PUBACKs lost, then the connection drops: the same process gets the 50 messages again.
+    broker.losePubacks(clientId);
+    await publish(50);
+    await waitFor(
+      '50 messages synced and acknowledged',
+      async () => ((await src(p)).counters?.acked ?? 0) >= 50,
+    );
+    broker.losePubacks(undefined);
+    expect(broker.dropClient(clientId)).toBe(true);
+    const afterReconnect = await waitFor(
+      'the redelivery to be suppressed',
+      async () => {
+        const s = await src(p);
+        // aedes does not set the DUP flag on a redelivery: count messages instead.
+        return (s.counters?.messages ?? 0) >= 100 && (s.duplicates_suppressed ?? 0) >= 150 ? s : false;
+      },
+      { detail: () => src(p) },
+    );
+    // Each reading journaled once; every repeat counted (received = ingested + duplicates_suppressed).
+    expect(afterReconnect.ingested).toBe(150);
+    expect(afterReconnect.received).toBe(150 + (afterReconnect.duplicates_suppressed ?? 0));
+
+    // 2. PUBACKs lost, then kill -9: the restarted daemon recovers the ids from the journal's tail.
+    broker.losePubacks(clientId);
+    await publish(50);
+    await waitFor(
+      '50 more synced and acknowledged',
+      async () => ((await src(p)).counters?.acked ?? 0) >= 150,
+    );
+    const beforeKill = await p.status();
+    expect(beforeKill.sinks.central!.ledger.queued).toBe(300);
+    p.kill('SIGKILL');
+    await p.exited;
+    broker.losePubacks(undefined);
+    p = await startDaemon(file);
+    const afterRestart = await waitFor(
+      'the redelivery after kill -9 to be suppressed',
+      async () => {
+        const s = await p.status();
+        const l = s.sources['line-2'] as Src;
+        return (l.counters?.acked ?? 0) >= 50 && (l.duplicates_suppressed ?? 0) >= 150 ? s : false;
+      },
+      { detail: () => p.status() },
+    );
+    // The journal took each reading once: 100 messages, 3 readings each, across both redeliveries.
+    expect(afterRestart.sinks.central!.ledger.ingested).toBe(300);
+    expect(afterRestart.sinks.central!.ledger.queued).toBe(300);
+    const suppressed = (afterRestart.sources['line-2'] as Src).duplicates_suppressed;
+    expect(afterRestart.ledger.pipeline).toMatchObject({ received: suppressed, ingested: 0, balanced: true });
+    const metrics = (await p.get('/metrics')).body;
+    expect(metrics).toContain(`plantgate_duplicates_suppressed_total{source="line-2"} ${suppressed}`);
+
+    // The receiver comes back: 300 readings, each id once.
+    down.setFaults({ clear: true });
+    await waitFor('delivery', async () => (await p.status()).sinks.central!.ledger.queued === 0, {
+      timeoutMs: 60_000,
+    });
+    const st = down.stats();
+    expect(st.records).toBe(300);
+    expect(st.duplicate_records).toBe(0);
+    const ids = down.records('/central').map((r) => r.id);
+    expect(new Set(ids).size).toBe(300);
+    await pub.endAsync();
+    await p.stop();
+    await down.close();
   }, 180_000);
 });

@@ -82,7 +82,7 @@ describe('daemon operations', () => {
     expect(await rawAdmin(sock, '/status', { authorization: 'Bearer wrong' })).toBe(401);
     // The health port offers no admin action at all.
     expect((await p.get('/quarantine/purge')).status).toBe(404);
-    const ok = await runCli(['queue', 'stats', '-c', file]);
+    const ok = await runCli(['queue', 'stats', '--json', '-c', file]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toHaveProperty('journal');
     await p.stop();
@@ -228,7 +228,9 @@ describe('quarantine handling through the operator CLI', () => {
     const list = await runCli(['quarantine', 'list', '--reason', 'out_of_range', '--limit', '5', '-c', file]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^206 entries in quarantine/);
-    expect(list.stdout.trim().split('\n')).toHaveLength(6);
+    // The count, five entries, and where the next page starts.
+    expect(list.stdout.trim().split('\n')).toHaveLength(7);
+    expect(list.stdout).toMatch(/^more: add --after \d+$/m);
     expect(list.stdout).toMatch(/out_of_range\s+.*51/);
     const exported = await runCli(['quarantine', 'export', '--reason', 'not_finite', '-c', file]);
     const lines = exported.stdout

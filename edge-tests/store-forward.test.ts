@@ -1,6 +1,8 @@
 // Store-and-forward edge tests: the built daemon as a real process, the receiver simulator as the central API,
 // and injected faults (WAN outage, restart during outage, kill -9 during drain, full journal, permanent 400).
 // Every test ends by asserting the ledger exactly and comparing the receiver's de-duplicated records.
+// Also: how fast delivery resumes after the receiver returns at default retry settings (and how often the sink
+// knocks while it is down), what a kill -9 can resend, and a slow receiver turning the sink degraded.
 import { describe, expect, it } from 'vitest';
 import { baseConfig, edgeSuite, runCli, startDaemon, waitFor, writeConfig } from './lib/harness.js';
 
@@ -150,6 +152,8 @@ describe('store and forward through faults', () => {
     );
     expect(kills).toBe(20);
     const rs = suite.receiver.stats();
+    // What a crash can resend: only the batches past the cursor, at most max_in_flight (2 here) per kill.
+    expect(rs.duplicate_batches).toBeLessThanOrEqual(kills * 2);
     expect(rs.records).toBe(perSignal * 2);
     expect(new Set(suite.receiver.records().map((r) => r.id)).size).toBe(perSignal * 2);
     // Resent batches after a kill are visible as duplicates at the receiver, never silently merged away:
@@ -278,6 +282,95 @@ describe('store and forward through faults', () => {
     expect(after.sinks.central!.ledger).toMatchObject({ dead_lettered: 0, delivered: total, queued: 0 });
     expect(after.dead_letters.batches).toBe(0);
     expect(suite.receiver.stats().records).toBe(total);
+    // The old HTTP 400 is no longer shown as the current error: it is past, with its time, and the alarm resolved.
+    const sink = after.sinks.central as Record<string, unknown>;
+    expect(sink.last_error).toBeUndefined();
+    expect(sink.past_error).toMatch(/^\d{4}-\d\d-\d\dT.*HTTP 400.*\(resolved \d{4}-/);
+    expect(sink.last_alarm).toMatch(/rejected with HTTP 400.*\(resolved: replayed and delivered \d{4}-/);
     await p.stop();
   }, 90_000);
+
+  it('at default retry settings: at most one request per second while down, delivery resumes within 2 s of each return', async () => {
+    const d = dir();
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
+    // The sink's retry section is left at its defaults (initial 500ms, max 60s, probe every 1-1.5 s).
+    delete (cfg.sinks as Array<Record<string, unknown>>)[0]!.retry;
+    const daemon = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
+    const retryable = async () => {
+      const m = /plantgate_sink_requests_total\{sink="central",outcome="retryable"\} (\d+)/.exec(
+        (await daemon.get('/metrics')).body,
+      );
+      return Number(m?.[1] ?? 0);
+    };
+    await waitFor('first delivery', () => suite.receiver.stats().records > 0);
+    const resumes: number[] = [];
+    const rates: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      await suite.receiver.goDown();
+      const downAt = Date.now();
+      // The outage itself is the injected fault, 11 s under steady input. Requests are counted from its second
+      // second on: the first one holds the batches that were in flight when it went down and the quick first retry.
+      await waitFor('the outage to settle', () => Date.now() - downAt >= 1000, { timeoutMs: 20_000 });
+      const before = await retryable();
+      const from = Date.now();
+      await waitFor('a 10 s window of outage', () => Date.now() - from >= 10_000, { timeoutMs: 30_000 });
+      rates.push(((await retryable()) - before) / ((Date.now() - from) / 1000));
+      const upAt = Date.now();
+      await suite.receiver.comeUp();
+      await waitFor('delivery to resume', () =>
+        suite.receiver.requests().some((r) => r.status === 200 && r.at >= upAt),
+      );
+      const ok = suite.receiver.requests().find((r) => r.status === 200 && r.at >= upAt);
+      resumes.push((ok?.at ?? Number.POSITIVE_INFINITY) - upAt);
+    }
+    const perSecond = rates.map((n) => Math.round(n * 100) / 100);
+    const sorted = [...resumes].sort((a, b) => a - b);
+    const p95 = sorted[Math.ceil(0.95 * sorted.length) - 1] as number;
+    // The figures the README quotes; printed so a run shows them.
+    console.info(
+      `resume after return (ms): ${resumes.join(', ')}; p95 ${p95}; requests/s while down: ${perSecond}`,
+    );
+    expect(p95, `resume times ${resumes}`).toBeLessThan(2000);
+    expect(Math.max(...perSecond), `requests/s while down ${perSecond}`).toBeLessThanOrEqual(1);
+    const st = await waitFor('the backlog to drain', async () => {
+      const s = await daemon.status();
+      return s.sinks.central!.ledger.queued === 0 ? s : false;
+    });
+    expect(sinkBalanced(st.sinks.central!.ledger)).toBe(true);
+    expect(suite.receiver.stats().duplicate_records).toBe(0);
+    await daemon.stop();
+  }, 240_000);
+
+  it('a slow receiver that accepts less than comes in turns the sink degraded within about a minute, saying why', async () => {
+    const d = dir();
+    // 400 readings/s in; the receiver answers each request after 5 s, so 2 in flight x 500 records take 200/s.
+    const cfg = baseConfig(d, `${suite.receiver.url}/ingest`);
+    suite.receiver.setFaults({ slow_ms: 5000 });
+    const daemon = await startDaemon(writeConfig(d, 'plant.yaml', cfg));
+    const t0 = Date.now();
+    const early = await daemon.status();
+    expect(early.reasons.join(' ')).not.toMatch(/backlog growing/);
+    const st = await waitFor(
+      'the sink to be degraded for a growing backlog',
+      async () => {
+        const s = await daemon.status();
+        return s.reasons.some((r) => /backlog growing/.test(r)) ? s : false;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    const after = Date.now() - t0;
+    expect(after).toBeLessThan(90_000);
+    expect(st.status).toBe('degraded');
+    const reason = st.reasons.find((r) => /backlog growing/.test(r)) ?? '';
+    expect(reason).toMatch(
+      /^sink central: backlog growing by [\d.]+ records\/s; the receiver accepts [\d.]+\/s$/,
+    );
+    // Nothing failed: the sink is delivering, only too slowly.
+    expect(st.sinks.central!.state).toBe('connected');
+    const g = st.sinks.central!.backlog_growth as { records_per_s: number; accepted_per_s: number };
+    expect(g.records_per_s).toBeGreaterThan(0);
+    expect(g.accepted_per_s).toBeGreaterThan(0);
+    suite.receiver.setFaults({ slow_ms: 0 });
+    await daemon.stop();
+  }, 180_000);
 });

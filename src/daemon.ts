@@ -1,8 +1,8 @@
 // The one place that wires the stages together and owns the lifecycle: journal -> sinks -> sources on start,
 // the reverse on stop, a validated hot reload on SIGHUP, and the health, metrics and admin endpoints.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { adapters } from '../adapters/index.js';
@@ -14,14 +14,15 @@ import type { EventConfig } from './events/config.js';
 import { Deriver } from './events/derive.js';
 import type { HttpSinkConfig } from './forward/config.js';
 import type { Forwarder } from './forward/forwarder.js';
-import { createForwarder, createForwarderMetrics } from './forward/index.js';
+import { createForwarder, createForwarderMetrics, maskUrl } from './forward/index.js';
 import { sinkSelector } from './forward/select.js';
 import { adminRoutes } from './health/admin-routes.js';
 import { AdminServer } from './health/admin-server.js';
+import { pidNote, tcpPortOwners, unixSocketAnswers, unixSocketOwners } from './health/port-owner.js';
 import { SystemdNotifier } from './health/sd-notify.js';
 import { judge, type SinkSnapshot, type SourceSnapshot } from './health/status.js';
 import type { SinkStatus, SourceStatus, StatusDocument } from './health/status-document.js';
-import { createAdapterContext, type IngestObserver } from './ingest.js';
+import { createAdapterContext, DuplicateFilter, type IngestObserver } from './ingest.js';
 import { LevelJournal } from './journal/level-journal.js';
 import type { Journal, JournalStats } from './journal/types.js';
 import type { EventRecord, RawSample, Reading } from './model/records.js';
@@ -84,6 +85,8 @@ export class Daemon {
   #deriver: Deriver | undefined;
   #eventsKey = '';
   readonly #sources = new Map<string, RunningSource>();
+  /** Exact repeats of recent readings are dropped before the journal, counted per source id (ingest.ts). */
+  readonly #dedupe = new DuplicateFilter();
   readonly #sinks = new Map<string, RunningSink>();
   #health: Server | undefined;
   #admin: AdminServer | undefined;
@@ -92,6 +95,8 @@ export class Daemon {
   #startedAt = Date.now();
   #loadedAt = Date.now();
   #reloadError: string | undefined;
+  /** Set when a reload was applied except for sections only a restart applies (gateway, storage). */
+  #restartPending: string | undefined;
   #reloads = 0;
   #eventsDerived = 0;
   #timers: NodeJS.Timeout[] = [];
@@ -122,6 +127,8 @@ export class Daemon {
   /** Loads and validates the configuration; throws ConfigError listing every issue. */
   async #load(): Promise<PlantConfig> {
     const res = await loadConfig(this.#opts.configFile);
+    // Valid but probably not meant (e.g. `unit: F`): logged once per load, never a reason to refuse.
+    for (const w of res.warnings ?? []) this.#log.warn({ config: formatIssue(w) }, 'Configuration warning.');
     if (!res.ok) {
       throw new ConfigError(res.issues.map(formatIssue).join('\n'));
     }
@@ -135,6 +142,11 @@ export class Daemon {
     const cfg = this.#config;
     const log = this.#log.child({ gateway: cfg.gateway.id });
 
+    // 0. The health port and the admin socket first: one another process holds is a configuration error
+    // (exit 78, no restart loop) found before anything has started.
+    await this.#startHealth();
+    await this.#checkAdminSocketFree();
+
     // 1. Journal.
     const journal = new LevelJournal({
       dir: join(cfg.storage.dir, 'journal'),
@@ -143,10 +155,31 @@ export class Daemon {
       whenFull: cfg.storage.when_full,
       commitIntervalMs: cfg.storage.commit_interval,
       commitPolicy: cfg.storage.commit_interval > 0 ? 'interval' : 'eager',
+      quarantine: {
+        maxBytes: cfg.storage.quarantine.max_bytes,
+        maxAgeMs: cfg.storage.quarantine.max_age,
+        whenFull: cfg.storage.quarantine.when_full,
+      },
+      deadLetters: {
+        maxBytes: cfg.storage.dead_letters.max_bytes,
+        maxAgeMs: cfg.storage.dead_letters.max_age,
+        whenFull: cfg.storage.dead_letters.when_full,
+      },
       log: log.child({ component: 'journal' }),
     });
     await journal.open();
     this.#journal = journal as Journal & { damaged?: unknown };
+    // The ids of the most recent appends, so a redelivery of what was synced but not acknowledged is dropped.
+    // Best effort: without them a redelivery is journaled again and the receivers de-duplicate it by id.
+    try {
+      const recovered = await this.#dedupe.recover(journal);
+      log.debug({ readings: recovered }, 'Recovered recent reading ids from the journal tail.');
+    } catch (err) {
+      log.warn(
+        { err },
+        'Reading the journal tail for recent reading ids failed; redeliveries may be journaled twice.',
+      );
+    }
 
     // 2. Sinks (forwarders read from their cursors).
     await this.#journal.setSinks(cfg.sinks.map((s) => sinkSelector(s)));
@@ -159,8 +192,7 @@ export class Daemon {
     // 4. Sources.
     for (const s of cfg.sources) await this.#startSource(s);
 
-    // 5. Endpoints.
-    await this.#startHealth();
+    // 5. Endpoints (the health port is already listening).
     await this.#startAdmin();
     this.#timers.push(setInterval(() => this.#tickEvents(), 1000));
     this.#timers.push(setInterval(() => this.#recordDrops(), 60_000));
@@ -240,6 +272,8 @@ export class Daemon {
   };
 
   #deriveSignals = new Set<string>();
+  /** Counters of sources stopped by a reload, by id, carried over when a source with that id starts again. */
+  readonly #pastQuality = new Map<string, SourceQuality>();
 
   #derive = (records: readonly Reading[], now: number): { events: EventRecord[]; state?: unknown } => {
     const d = this.#deriver;
@@ -289,6 +323,19 @@ export class Daemon {
       decl.exact.map((s) => s.name),
       decl.expected_interval_ms,
     );
+    // A reload that restarts this source (its section changed) keeps its pipeline counters: they are per
+    // source id for the daemon's life, so /status never goes backwards and received = ingested + quarantined
+    // + duplicates_suppressed (DuplicateFilter counts per source id for the daemon's life too).
+    const past = this.#pastQuality.get(cfg.id);
+    if (past) {
+      quality.received = past.received;
+      quality.ingested = past.ingested;
+      quality.quarantined = past.quarantined;
+      quality.duplicates = past.duplicates;
+      quality.durable = past.durable;
+      Object.assign(quality.quarantinedByReason, past.quarantinedByReason);
+      this.#pastQuality.delete(cfg.id);
+    }
     const adapter = def.create(cfg, {
       gatewayId: c.gateway.id,
       site: c.gateway.site,
@@ -316,6 +363,7 @@ export class Daemon {
       deriveStateKey: 'events',
       onDeriveFailed: this.#deriveFailed,
       observer: this.#observer,
+      dedupe: this.#dedupe,
     });
     try {
       await adapter.start(ctx);
@@ -334,6 +382,7 @@ export class Daemon {
     } catch (err) {
       this.#log.warn({ err, source: id }, 'Stopping a source failed.');
     }
+    this.#pastQuality.set(id, s.quality);
     this.#sources.delete(id);
   }
 
@@ -363,7 +412,7 @@ export class Daemon {
   }
 
   /** SIGHUP: validate first; apply only what changed; a bad file keeps the running configuration. */
-  async reload(): Promise<{ ok: boolean; error?: string; changed?: string[] }> {
+  async reload(): Promise<{ ok: boolean; error?: string; changed?: string[]; restart_pending?: string }> {
     void this.#notifier.reloading();
     let next: PlantConfig;
     try {
@@ -380,11 +429,16 @@ export class Daemon {
     const prev = this.#config;
     const changed: string[] = [];
     if (keyOf(prev.storage) !== keyOf(next.storage) || keyOf(prev.gateway) !== keyOf(next.gateway)) {
-      this.#reloadError =
-        'changes to gateway or storage need a restart (systemctl restart plantgate); the rest was applied';
+      // Not a failure: the reload was applied; only these sections wait for a restart.
+      const sections = [
+        keyOf(prev.gateway) !== keyOf(next.gateway) ? 'gateway' : undefined,
+        keyOf(prev.storage) !== keyOf(next.storage) ? 'storage' : undefined,
+      ].filter((x) => x !== undefined);
+      this.#restartPending = `the changes to ${sections.join(' and ')} take effect only after a restart (systemctl restart plantgate)`;
     } else {
-      this.#reloadError = undefined;
+      this.#restartPending = undefined;
     }
+    this.#reloadError = undefined;
     this.#config = { ...next, gateway: prev.gateway, storage: prev.storage };
     this.#reloads += 1;
     this.#loadedAt = Date.now();
@@ -423,9 +477,11 @@ export class Daemon {
         if (!changed.includes(`source ${s.id} changed`)) changed.push(`source ${s.id} added`);
       }
     }
-    this.#log.info({ changed }, 'Configuration reloaded.');
+    this.#log.info({ changed, restart_pending: this.#restartPending }, 'Configuration reloaded.');
     void this.#notifier.ready('reloaded');
-    return { ok: true, changed };
+    return this.#restartPending
+      ? { ok: true, changed, restart_pending: this.#restartPending }
+      : { ok: true, changed };
   }
 
   async stop(): Promise<void> {
@@ -435,8 +491,15 @@ export class Daemon {
     void this.#notifier.stopping();
     for (const t of this.#timers) clearInterval(t);
     const deadline = this.#opts.stopDeadlineMs ?? 10_000;
-    // Sources first: nothing new comes in; their in-flight emits finish into the journal.
-    await Promise.all([...this.#sources.keys()].map((id) => this.#stopSource(id)));
+    // Sources first: nothing new comes in; their in-flight emits finish into the journal. A source whose
+    // device never answers (a silent serial line) must not hold the drain and the journal close hostage.
+    await Promise.all(
+      [...this.#sources.keys()].map((id) =>
+        within(this.#stopSource(id), Math.min(deadline, 5_000)).then((done) => {
+          if (!done) this.#log.warn({ source: id }, 'The source did not stop in time; going on without it.');
+        }),
+      ),
+    );
     if (this.#deriver) {
       try {
         await this.#journal.putState('events', this.#deriver.snapshot());
@@ -496,6 +559,7 @@ export class Daemon {
     let received = 0;
     let ingested = 0;
     let quarantined = 0;
+    let duplicates = 0;
     for (const [id, s] of this.#sources) {
       const h = s.adapter.health();
       const q = s.quality;
@@ -503,6 +567,8 @@ export class Daemon {
       received += q.received;
       ingested += q.ingested;
       quarantined += q.quarantined;
+      const dups = this.#dedupe.suppressed(id);
+      duplicates += dups;
       const expected = s.expectedIntervalMs;
       const doc: SourceStatus = {
         type: s.cfg.type,
@@ -512,8 +578,9 @@ export class Daemon {
         ingested: q.ingested,
         quarantined: q.quarantined,
         quarantined_by_reason: { ...q.quarantinedByReason },
+        duplicates_suppressed: dups,
         quality: q.quality(now),
-        ledger_balanced: q.received === q.ingested + q.quarantined,
+        ledger_balanced: q.received === q.ingested + q.quarantined + dups,
       };
       if (h.detail) doc.detail = h.detail;
       if (lastAt !== undefined) {
@@ -524,6 +591,8 @@ export class Daemon {
       if (h.last_error) doc.last_error = h.last_error;
       if (h.last_error_at) doc.last_error_at = iso(h.last_error_at);
       if (h.counters) doc.counters = h.counters;
+      if (h.problems?.length) doc.problems = h.problems;
+      if (h.unresolved_signals?.length) doc.unresolved_signals = h.unresolved_signals;
       sources[id] = doc;
       const snap: SourceSnapshot = { id, type: s.cfg.type, health: h, startedAt: s.startedAt };
       if (expected !== undefined) snap.expectedIntervalMs = expected;
@@ -557,14 +626,26 @@ export class Daemon {
         doc.oldest_unacked_age_s = Math.round((now - oldest) / 100) / 10;
       if (h.last_ack_at !== undefined) doc.last_ack_at = iso(h.last_ack_at);
       if (h.last_error) doc.last_error = h.last_error;
-      if (h.last_alarm) {
-        doc.last_alarm = `${new Date(h.last_alarm.at).toISOString()}: batch ${h.last_alarm.batch_id} (${h.last_alarm.records} records) rejected${h.last_alarm.status ? ` with HTTP ${h.last_alarm.status}` : ''}: ${h.last_alarm.error}`;
+      // An error a later success (or replay) ended is shown as past, with its time, never as the current one.
+      if (h.past_error) {
+        doc.past_error = `${iso(h.past_error.at)}: ${h.past_error.error} (resolved ${iso(h.past_error.resolved_at)})`;
       }
+      if (h.last_alarm) {
+        doc.last_alarm = `${new Date(h.last_alarm.at).toISOString()}: batch ${h.last_alarm.batch_id} (${h.last_alarm.records} records) rejected${h.last_alarm.status ? ` with HTTP ${h.last_alarm.status}` : ''}: ${h.last_alarm.error}${h.last_alarm.resolved_at !== undefined ? ` (resolved: replayed and delivered ${iso(h.last_alarm.resolved_at)})` : ''}`;
+      }
+      if (h.config_problem) doc.config_problem = h.config_problem.error;
+      if (h.backlog_growth) doc.backlog_growth = h.backlog_growth;
       if (h.latency_ms_ewma !== undefined) doc.latency_ms = Math.round(h.latency_ms_ewma * 10) / 10;
       doc.in_flight = h.batches_in_flight;
       sinks[id] = doc;
       const snap: SinkSnapshot = { id, state: h.state };
       if (h.last_error) snap.lastError = h.last_error;
+      if (h.backlog_growth) {
+        snap.backlogGrowth = {
+          recordsPerS: h.backlog_growth.records_per_s,
+          acceptedPerS: h.backlog_growth.accepted_per_s,
+        };
+      }
       if (oldest !== undefined) snap.oldestUnackedAt = oldest;
       sinkSnaps.push(snap);
     }
@@ -578,7 +659,12 @@ export class Daemon {
       snaps,
       sinkSnaps,
       st as typeof st & { damaged?: { moved_to: string; error: string } },
-      { reloadError: this.#reloadError, ready: this.#ready, recentDrops: this.#recentDrops(st) },
+      {
+        reloadError: this.#reloadError,
+        restartPending: this.#restartPending,
+        ready: this.#ready,
+        recentDrops: this.#recentDrops(st),
+      },
     );
     const doc: StatusDocument = {
       status: verdict.status,
@@ -611,16 +697,39 @@ export class Daemon {
         held_by_reason: { ...(st.quarantine.held_by_reason ?? st.quarantine.by_reason) },
         replayed: st.quarantine.replayed ?? 0,
         purged: st.quarantine.purged ?? 0,
+        bytes: st.quarantine.bytes ?? 0,
+        max_bytes: st.quarantine.max_bytes ?? cfg.storage.quarantine.max_bytes,
+        dropped: { ...st.quarantine.dropped },
+        ...(st.quarantine.dropping_since !== undefined
+          ? { dropping_since: new Date(st.quarantine.dropping_since).toISOString() }
+          : {}),
       },
-      dead_letters: { ...st.dead_letters },
+      dead_letters: {
+        batches: st.dead_letters.batches,
+        records: st.dead_letters.records,
+        bytes: st.dead_letters.bytes ?? 0,
+        max_bytes: st.dead_letters.max_bytes ?? cfg.storage.dead_letters.max_bytes,
+        dropped: { ...st.dead_letters.dropped },
+        dropped_records: st.dead_letters.dropped_records ?? 0,
+        ...(st.dead_letters.dropping_since !== undefined
+          ? { dropping_since: new Date(st.dead_letters.dropping_since).toISOString() }
+          : {}),
+      },
       ledger: {
-        pipeline: { received, ingested, quarantined, balanced: received === ingested + quarantined },
+        pipeline: {
+          received,
+          ingested,
+          quarantined,
+          duplicates_suppressed: duplicates,
+          balanced: received === ingested + quarantined + duplicates,
+        },
         events_derived: this.#eventsDerived,
       },
     };
     const damaged = (st as { damaged?: unknown }).damaged;
     if (damaged) doc.journal.damaged = damaged;
     if (this.#reloadError) doc.config.reload_error = this.#reloadError;
+    if (this.#restartPending) doc.config.restart_pending = this.#restartPending;
     return doc;
   }
 
@@ -643,10 +752,12 @@ export class Daemon {
               ? send(200, 'application/json', '{"ready":true}\n')
               : send(503, 'application/json', '{"ready":false}\n');
           case '/status': {
+            if (!this.#journal) return send(503, 'application/json', '{"status":"starting"}\n');
             const doc = this.status();
             return send(200, 'application/json', `${JSON.stringify(doc, null, 2)}\n`);
           }
           case '/metrics':
+            if (!this.#journal) return send(503, 'text/plain', 'starting\n');
             metrics.metrics().then(
               (text) => send(200, metrics.contentType, text),
               (err: unknown) => send(500, 'text/plain', `${String(err)}\n`),
@@ -662,12 +773,51 @@ export class Daemon {
     });
     const { host, port } = this.#config.health.listen;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE') {
+          reject(
+            new ConfigError(
+              `${host}:${port} is in use by another process${pidNote(tcpPortOwners(port))}; set health.listen to a free address`,
+              { cause: err },
+            ),
+          );
+        } else if (err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES') {
+          reject(
+            new ConfigError(
+              `cannot listen on ${host}:${port} (${err.code === 'EACCES' ? 'permission denied' : 'no such local address'}); set health.listen`,
+              { cause: err },
+            ),
+          );
+        } else reject(err);
+      });
       server.listen(port, host, () => resolve());
     });
     const addr = server.address();
     this.#healthAddress = typeof addr === 'object' && addr ? { host, port: addr.port } : { host, port };
     this.#health = server;
+  }
+
+  /** A live daemon on our admin socket path would otherwise lose its socket to us (the file is replaced). */
+  async #checkAdminSocketFree(): Promise<void> {
+    const socketPath = this.#config.admin?.socket ?? join(this.#config.storage.dir, 'admin.sock');
+    // A directory the service user cannot create or write (e.g. /run/plantgate without the unit's
+    // RuntimeDirectory=) is a configuration problem: exit 78 with the path, not a crash and a restart loop.
+    const socketDir = dirname(socketPath);
+    try {
+      mkdirSync(socketDir, { recursive: true });
+      accessSync(socketDir, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new ConfigError(
+        `cannot create the admin socket in ${socketDir} (${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code}); create that directory for the service user (systemd: RuntimeDirectory=plantgate for /run/plantgate) or set admin.socket`,
+        { cause: err },
+      );
+    }
+    if (await unixSocketAnswers(socketPath)) {
+      throw new ConfigError(
+        `the admin socket ${socketPath} is in use by another process${pidNote(unixSocketOwners(socketPath))}; stop that daemon or set admin.socket`,
+      );
+    }
   }
 
   async #startAdmin(): Promise<void> {
@@ -721,13 +871,26 @@ export class Daemon {
   }
 }
 
-function redactUrl(url: string): string {
+/** Resolves true when `p` settles within `ms`, false when the time ran out first (p keeps running). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
   try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    if (u.username) u.username = '***';
-    return u.toString();
-  } catch {
-    return url;
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+function redactUrl(url: string): string {
+  // User info and query values (`?api_key=...`) are masked: /status is readable by anyone on the host.
+  return maskUrl(url);
 }

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'SOURCE_PROTOCOL'
   | 'ADMIN_UNAUTHORIZED'
   | 'ABORTED'
+  /** A caller passed an argument outside what an API accepts (a page limit, a cursor): the caller's bug or input. */
+  | 'INVALID_ARGUMENT'
   | 'INTERNAL';
 
 export class PlantgateError extends Error {

@@ -61,6 +61,12 @@ export function parseRegister(input: string | number): RegisterRef | string {
     }
     const address = Number(colon[2]);
     if (address > 65535) {
+      // `holding:400101`: a six-digit Modicon number written as a protocol address.
+      const digit = Object.keys(MODICON_PREFIX).find((d) => MODICON_PREFIX[d] === table);
+      const first = Number(digit) * 100_000 + 1;
+      if (digit !== '0' && address >= first && address - first <= 65535) {
+        return `${table}:${address} looks like the Modicon number ${address} written as a protocol address; Modicon ${address} is ${table}:${address - first}: write "${table}:${address - first}" or "${address}"`;
+      }
       return `address ${address} is past the last Modbus address 65535; protocol addresses run from ${table}:0 to ${table}:65535`;
     }
     return { table, address };
@@ -91,4 +97,11 @@ export function parseRegister(input: string | number): RegisterRef | string {
 
 export function formatRegister(ref: RegisterRef): string {
   return `${ref.table}:${ref.address}`;
+}
+
+/** The Modicon number of a reference: 40101 for holding:100, 400101-style six digits past 9998. */
+export function modiconOf(ref: RegisterRef): string {
+  const digit = Object.keys(MODICON_PREFIX).find((d) => MODICON_PREFIX[d] === ref.table) as string;
+  const n = ref.address + 1;
+  return `${digit}${String(n).padStart(n <= 9999 ? 4 : 5, '0')}`;
 }

@@ -1,8 +1,12 @@
 // The `modbus` source schema and registry entry: the sample file, the simple and multi-device forms, defaults,
 // declarations handed to the pipeline, and the plan printer. Config mistakes are covered by golden cases.
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { runCli } from '../../edge-tests/lib/harness.js';
+import { loadConfig } from '../../src/config/load.js';
 import { adapters } from '../index.js';
 import { isSerialized, modbusSourceSchema, resolveDevices, resolveTransport } from './config.js';
 import { modbus } from './index.js';
@@ -114,5 +118,44 @@ describe('modbus source config', () => {
 
   it('is registered once in the adapter registry', () => {
     expect(adapters.filter((a) => a.type === 'modbus')).toHaveLength(1);
+  });
+});
+
+describe('a Modicon number written as a protocol address (issue #18, item 3)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plantgate-modbus-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'plant.yaml');
+  writeFileSync(
+    file,
+    [
+      'gateway: { id: lab-edge-01, site: lab, timezone: Europe/Paris }',
+      `storage: { dir: ${JSON.stringify(join(dir, 'state'))} }`,
+      'sources:',
+      '  - id: packer-3',
+      '    type: modbus',
+      '    tcp: 10.0.2.15:502',
+      '    unit_id: 1',
+      '    signals:',
+      '      - { name: lab.packer3.count, register: "holding:40101", type: uint32 }',
+      '      - { name: lab.packer3.state, register: "40106" }',
+      'sinks:',
+      '  - { id: central, type: http, url: "https://central.example/ingest", select: { signals: ["lab.*"] } }',
+      '',
+    ].join('\n'),
+  );
+  const message =
+    'holding:40101 looks like the Modicon number 40101 written as a protocol address; Modicon 40101 is holding:100: write "holding:100" or "40101" (if the device\'s manual really lists protocol address 40101, keep it)';
+
+  it('is accepted with a located warning that suggests both correct forms', async () => {
+    const res = await loadConfig(file);
+    expect(res.ok).toBe(true);
+    expect(res.warnings).toEqual([{ file, line: 9, col: 46, path: 'sources.0.signals.0.register', message }]);
+  });
+
+  it('is printed by check-config, which still exits 0 and counts the warning', async () => {
+    const r = await runCli(['check-config', '-c', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${file}:9:46 sources.0.signals.0.register: warning: ${message}`);
+    expect(r.stdout).toMatch(/: OK: .*1 warning/);
   });
 });

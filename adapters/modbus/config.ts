@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { componentId, duration } from '../../src/config/primitives.js';
 import { signalBaseShape } from '../../src/config/signal.js';
-import { isBitTable, parseRegister, type RegisterRef } from './address.js';
+import { isBitTable, type ModbusTable, parseRegister, type RegisterRef } from './address.js';
 import { DATA_TYPES, ORDERS, type Order, orderFrom, registerCount } from './codec.js';
 
 /** Protocol limits of one read request (Modbus application protocol v1.1b3, FC 1-4). */
@@ -435,11 +435,36 @@ export function resolveDevices(c: ModbusSourceConfig): ResolvedDevice[] {
   }));
 }
 
-/** Checks that need the whole source: request limits against signal sizes, unit ids, duplicate devices. */
-export function checkModbusSource(
-  c: ModbusSourceConfig,
-): Array<{ path: Array<string | number>; message: string }> {
-  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+/** A problem of a whole source; `severity: 'warning'` is printed by check-config but does not refuse the file. */
+export interface SourceProblem {
+  path: Array<string | number>;
+  message: string;
+  severity?: 'warning';
+}
+
+/** First digit of the Modicon number of each register table. */
+const MODICON_DIGIT: Partial<Record<ModbusTable, string>> = { holding: '4', input: '3', discrete: '1' };
+
+/**
+ * `holding:40101` is almost always the Modicon number 40101 (= holding:100) written as a protocol address:
+ * valid (a device may have a register 40101), so a warning, not an error, saying both ways to write it.
+ * Coils are left out: their Modicon numbers (00001..09999) are ordinary protocol addresses as well.
+ */
+export function modiconAsProtocolAddress(ref: RegisterRef): string | undefined {
+  const digit = MODICON_DIGIT[ref.table];
+  if (digit === undefined) return undefined;
+  const first = Number(digit) * 10_000 + 1;
+  if (ref.address < first || ref.address > first + 9998) return undefined;
+  const address = ref.address - first;
+  return `${ref.table}:${ref.address} looks like the Modicon number ${ref.address} written as a protocol address; Modicon ${ref.address} is ${ref.table}:${address}: write "${ref.table}:${address}" or "${ref.address}" (if the device's manual really lists protocol address ${ref.address}, keep it)`;
+}
+
+/**
+ * Checks that need the whole source: request limits against signal sizes, unit ids, duplicate devices; and
+ * warnings for register addresses that are probably Modicon numbers.
+ */
+export function checkModbusSource(c: ModbusSourceConfig): SourceProblem[] {
+  const problems: SourceProblem[] = [];
   const devices = resolveDevices(c);
   const seen = new Map<number, number>();
   devices.forEach((d, di) => {
@@ -457,6 +482,8 @@ export function checkModbusSource(
       });
     }
     for (const s of d.signals) {
+      const modicon = modiconAsProtocolAddress(s.ref);
+      if (modicon) problems.push({ path: [...s.path, 'register'], message: modicon, severity: 'warning' });
       if (!isBitTable(s.ref.table) && s.count > d.maxRegisters) {
         problems.push({
           path: [...s.path, 'length'],

@@ -91,12 +91,46 @@ function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
+/** Longest wait for a port to confirm it closed; a driver that never calls back must not hold up stop(). */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/**
+ * Lets go of a client completely. modbus-serial's destroy() cancels the timers of pending requests and
+ * destroys TCP sockets, but does nothing at all to a serial port (its RTU port class has no destroy): the port
+ * stayed open, its read poller kept the event loop alive after the daemon had stopped, and the device stayed
+ * held (field fixes #11, item 21). So a port still open after destroy() is closed too.
+ */
+function release(client: Client): Promise<void> {
+  client.removeAllListeners();
+  // Errors of a port being torn down (a close on a vanished device) are expected and of no interest.
+  client.on('error', () => {});
+  return new Promise<void>((resolve) => {
+    try {
+      client.destroy(() => {});
+      if (!client.isOpen) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+      timer.unref();
+      client.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      resolve();
+    }
+  });
+}
+
 export class ModbusConnection {
   readonly #o: ConnectionOptions;
   readonly #where: string;
   #client: Client | undefined;
   #state: ConnectionState = 'idle';
   #connecting: Promise<void> | undefined;
+  /** Ends the wait of a connect attempt in progress (set while one runs). */
+  #abortConnect: (() => void) | undefined;
   #nextAttemptAt = 0;
   #backoff: number;
   #lastConnectError: string | undefined;
@@ -295,11 +329,22 @@ export class ModbusConnection {
             () => reject(new Error(`no connection within ${this.#o.connectTimeoutMs} ms`)),
             this.#o.connectTimeoutMs,
           );
+          // close() does not wait out the connect timeout.
+          this.#abortConnect = () => reject(new Error('the source stopped'));
         }),
       ]);
     } catch (err) {
       clearTimeout(timer);
-      opening.catch(() => {});
+      this.#abortConnect = undefined;
+      // A port that finishes opening after we gave up on it would stay open for good: release it then.
+      opening.then(
+        () => void release(client),
+        () => {},
+      );
+      if (this.#isClosed()) {
+        await release(client);
+        return;
+      }
       this.counters.connect_failures += 1;
       const reason = err instanceof Error ? err.message : String(err);
       const first = this.#lastConnectError === undefined && !this.#wasLost;
@@ -307,13 +352,14 @@ export class ModbusConnection {
       if (!this.#isClosed()) this.#state = 'down';
       this.#nextAttemptAt = Date.now() + this.#backoff;
       this.#backoff = Math.min(this.#o.backoffMaxMs, this.#backoff * 2);
-      client.destroy(() => {});
+      void release(client);
       if (first) this.#o.log.warn({ err }, `Cannot connect to ${this.#where}; retrying with backoff.`);
       return;
     }
     clearTimeout(timer);
+    this.#abortConnect = undefined;
     if (this.#isClosed()) {
-      client.close(() => {});
+      await release(client);
       return;
     }
     this.#client = client;
@@ -351,27 +397,23 @@ export class ModbusConnection {
       this.#nextAttemptAt = 0;
       this.#o.log.warn(`Connection to ${this.#where} lost: ${reason}; reconnecting.`);
     }
-    client.removeAllListeners();
-    client.on('error', () => {});
-    client.destroy(() => {});
+    void release(client);
     const err = new ModbusConnectionError(`The connection to ${this.#where} was lost (${reason}).`);
     for (const fail of [...this.#pending]) fail(err);
   }
 
+  /** Closes the socket or port for good and fails every waiting request; resolves once the port is closed. */
   async close(): Promise<void> {
     const connecting = this.#connecting;
     this.#state = 'closed';
+    this.#abortConnect?.();
     const client = this.#client;
     this.#client = undefined;
-    if (client) {
-      client.removeAllListeners();
-      client.on('error', () => {});
-      client.destroy(() => {});
-    }
     const err = new ModbusConnectionError(
       `The connection to ${this.#where} was closed because the source stopped.`,
     );
     for (const fail of [...this.#pending]) fail(err);
+    if (client) await release(client);
     await connecting?.catch(() => {});
   }
 

@@ -23,6 +23,8 @@ interface GoldenCase {
   registers?: Record<string, Array<number | boolean>>;
   expected?: Record<string, unknown>;
   errors?: Array<{ path: string; message: string }>;
+  /** Valid config, but check-config warns (exit 0). */
+  warnings?: Array<{ path: string; message: string }>;
 }
 
 const cases = readdirSync(CASES).map((name) => ({
@@ -31,6 +33,7 @@ const cases = readdirSync(CASES).map((name) => ({
 }));
 const valueCases = cases.filter((c) => c.data.expected);
 const errorCases = cases.filter((c) => c.data.errors);
+const warningCases = cases.filter((c) => c.data.warnings);
 
 /** "123n" in YAML stands for a bigint, since YAML has none. */
 function expectedValue(v: unknown): unknown {
@@ -98,9 +101,20 @@ describe('golden cases: config mistakes', () => {
   it.each(errorCases.map((c) => [c.name, c.data] as const))('%s', (_name, data) => {
     const r = modbusSourceSchema.safeParse(data.config);
     const got = r.success
-      ? checkModbusSource(r.data).map((p) => ({ path: p.path.join('.'), message: p.message }))
+      ? checkModbusSource(r.data)
+          .filter((p) => p.severity !== 'warning')
+          .map((p) => ({ path: p.path.join('.'), message: p.message }))
       : r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
     expect(got).toEqual(data.errors);
+  });
+});
+
+describe('golden cases: config warnings', () => {
+  it.each(warningCases.map((c) => [c.name, c.data] as const))('%s', (_name, data) => {
+    const problems = checkModbusSource(parseCase(data));
+    expect(problems.filter((p) => p.severity !== 'warning')).toEqual([]);
+    const got = problems.map((p) => ({ path: p.path.join('.'), message: p.message }));
+    expect(got).toEqual(data.warnings);
   });
 });
 

@@ -296,6 +296,105 @@ describe('mqtt source on the embedded broker', () => {
     expect(adapter.health().state).toBe('connected');
   });
 
+  // Issue #11 item 11: with reading paused, MQTT.js never saw the PINGRESP (it waits behind the unread messages)
+  // and dropped the connection after 1.5 x keepalive, every 45 s at the default 30 s. 3 minutes at a 5 s keepalive
+  // are 36 keepalive periods (24 timeouts before the fix); the guard's work is counted per period, so a longer
+  // keepalive changes the period, not the behaviour.
+  it('stays connected through 3 minutes of paused reading (journal blocked), keepalive 5 s', async () => {
+    const KEEPALIVE_S = 5;
+    const BLOCK_MS = 180_000;
+    const { adapter, tc } = await startAdapter({
+      protocol_version: 4,
+      keepalive: `${KEEPALIVE_S}s`,
+      max_in_flight: 5,
+    });
+    const acks = ackLog(adapter.clientId);
+    let brokerDrops = 0;
+    broker.aedes.on('clientDisconnect', (client) => {
+      if (client.id === adapter.clientId) brokerDrops += 1;
+    });
+    const pub = await publisher();
+    tc.closeGate();
+    const payloads: string[] = [];
+    const publishOne = () => {
+      const p = telemetry(10_000 + payloads.length);
+      payloads.push(p);
+      return pub.publishAsync('lyon/line2/press1/telemetry', p, { qos: 1 });
+    };
+    for (let i = 0; i < 10; i++) await publishOne();
+    await pollUntil(() => adapter.health().counters?.in_flight === 5, 'reading paused at max_in_flight');
+    // The broker keeps receiving messages for the gateway while it does not read: 2 per second.
+    const started = Date.now();
+    while (Date.now() - started < BLOCK_MS) {
+      const c = adapter.health().counters ?? {};
+      if ((c.connection_losses ?? 0) > 0 || brokerDrops > 0) break; // fail fast, the assertions say why
+      await publishOne();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const c = adapter.health().counters ?? {};
+    expect({ losses: c.connection_losses, connects: c.connects, brokerDrops }).toEqual({
+      losses: 0,
+      connects: 1,
+      brokerDrops: 0,
+    });
+    expect(acks).toEqual([]);
+    expect(adapter.health().state).toBe('connected');
+    // The guard did the work: roughly two paused periods and one PINGREQ per keepalive.
+    const periods = BLOCK_MS / 1000 / KEEPALIVE_S;
+    expect(c.paused_periods).toBeGreaterThanOrEqual(periods);
+    expect(c.keepalive_pings).toBeGreaterThanOrEqual(periods / 2);
+
+    // Unblocked: everything held by the broker arrives and is acknowledged in order, nothing twice.
+    tc.openGate();
+    await pollUntil(() => acks.length === payloads.length, 'every message acknowledged', 60_000);
+    expect(acks).toEqual(payloads);
+    for (const p of payloads) expect(countMessage(tc, p)).toBe(1);
+    expect(adapter.health().counters).toMatchObject({ connection_losses: 0, connects: 1 });
+  }, 300_000);
+
+  // The other half of item 11: a long backlog drained through a slow journal. The broker sends the whole backlog
+  // at once, so each PINGRESP arrives behind seconds of unread messages; reading pauses again and again.
+  it('stays connected while draining a long backlog through a slow journal, keepalive 2 s', async () => {
+    const first = await startAdapter({ protocol_version: 4 });
+    await first.adapter.stop();
+    const pub = await publisher();
+    const payloads = Array.from({ length: 4000 }, (_, i) => telemetry(20_000 + i));
+    await Promise.all(payloads.map((p) => pub.publishAsync('lyon/line2/press1/telemetry', p, { qos: 1 })));
+
+    const tc = createTestContext();
+    // A slow disk: every journal write takes 25 ms, and 5 messages at most are in flight.
+    const slow = {
+      ...tc.ctx,
+      emit: async (s: Parameters<typeof tc.ctx.emit>[0]) => {
+        await new Promise((r) => setTimeout(r, 25));
+        return tc.ctx.emit(s);
+      },
+    };
+    const second = new MqttAdapter(
+      mqttConfig({
+        url: broker.url,
+        protocol_version: 4,
+        keepalive: '2s',
+        max_in_flight: 5,
+        reconnect: { min: '50ms', max: '200ms' },
+        subscriptions: [LINE_SUB],
+      }),
+      TEST_ENV,
+    );
+    cleanups.push(() => second.stop());
+    const acks = ackLog(second.clientId);
+    await second.start(slow);
+    await pollUntil(
+      () => acks.length === payloads.length || (second.health().counters?.connection_losses ?? 0) > 0,
+      'the backlog acknowledged (or a connection loss)',
+      120_000,
+    );
+    const c = second.health().counters ?? {};
+    expect({ losses: c.connection_losses, connects: c.connects }).toEqual({ losses: 0, connects: 1 });
+    expect(c.read_pauses).toBeGreaterThan(100);
+    expect(acks).toEqual(payloads);
+  }, 180_000);
+
   it('connects over WebSocket', async () => {
     const { tc } = await startAdapter({ url: broker.wsUrl, protocol_version: 4 });
     const pub = await publisher();

@@ -8,6 +8,7 @@ import type { RawSample } from '../../src/model/records.js';
 import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../types.js';
 import { AckQueue, type InFlight } from './ack-queue.js';
 import type { ResolvedMqttSourceConfig } from './config.js';
+import { KeepaliveGuard } from './keepalive.js';
 import { type MapResult, rawText, SubscriptionMapper } from './mapping.js';
 
 /** Samples gathered from messages of the same tick are emitted together; a batch is cut at this size. */
@@ -33,6 +34,8 @@ export class MqttAdapter implements Adapter {
   readonly #mappers: SubscriptionMapper[];
   #ctx: AdapterContext | undefined;
   #client: MqttClient | undefined;
+  /** Keeps the connection alive while reading is paused (see keepalive.ts). */
+  #guard: KeepaliveGuard | undefined;
   #queue: AckQueue;
   #protocol: 4 | 5;
   #state: ComponentState = 'stopped';
@@ -56,6 +59,8 @@ export class MqttAdapter implements Adapter {
     connects: 0,
     connection_losses: 0,
     read_pauses: 0,
+    keepalive_pings: 0,
+    paused_periods: 0,
   };
 
   constructor(cfg: ResolvedMqttSourceConfig, env: AdapterEnv) {
@@ -186,6 +191,8 @@ export class MqttAdapter implements Adapter {
     }
     const client = mqtt.connect(cfg.url, options);
     this.#client = client;
+    this.#guard?.dispose();
+    this.#guard = new KeepaliveGuard(client, cfg.keepalive, this.#counters);
     client.handleMessage = (packet, callback) => this.#onMessage(packet, callback);
     client.on('connect', (connack) => {
       this.#counters.connects += 1;
@@ -288,7 +295,12 @@ export class MqttAdapter implements Adapter {
       // Stop reading: TCP back-pressure (and receiveMaximum on MQTT 5) make the broker hold the rest.
       this.#counters.read_pauses += 1;
       this.#flush();
-      this.#queue.onSpace(() => callback(DEFER_ACK));
+      const guard = this.#guard;
+      guard?.pause();
+      this.#queue.onSpace(() => {
+        guard?.resume();
+        callback(DEFER_ACK);
+      });
     } else callback(DEFER_ACK);
   }
 
@@ -395,6 +407,8 @@ export class MqttAdapter implements Adapter {
         client.removeAllListeners();
         client.on('error', () => {});
       }
+      this.#guard?.dispose();
+      this.#guard = undefined;
       this.#client = undefined;
       this.#state = 'stopped';
     })();

@@ -16,6 +16,15 @@ type Connection = import('./connection.js').Connection;
 const MAX_EMIT = 10_000;
 /** Failed attempts after which a source is reported `down` rather than `reconnecting`. */
 const DOWN_AFTER_ATTEMPTS = 3;
+/** Signal problems and unresolved names listed on /status; the counters give the full numbers. */
+const MAX_LISTED_PROBLEMS = 20;
+const MAX_LISTED_UNRESOLVED = 100;
+
+interface SignalProblem {
+  signal: string;
+  message: string;
+  unresolved: boolean;
+}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -68,7 +77,10 @@ export class OpcuaAdapter implements Adapter {
     dropped_backpressure: 0,
     pending: 0,
   };
-  readonly #problems = new Map<string, string>();
+  /** Problems of the latest connection (kept while reconnecting: nothing says they are fixed yet). */
+  #problems = new Map<string, SignalProblem>();
+  /** What was logged per problem key, so each distinct problem is logged once, not at every reconnect. */
+  readonly #logged = new Map<string, string>();
   // Bounded hand-over queue: whole notification batches, oldest first.
   #queue: RawSample[][] = [];
   #pending = 0;
@@ -110,6 +122,8 @@ export class OpcuaAdapter implements Adapter {
     const signal = this.#abort.signal;
     let lastLogged: string | undefined;
     while (!this.#stopped && !signal.aborted) {
+      // Each attempt finds the problems afresh; they replace the old ones once the connection stands.
+      const problems = new Map<string, SignalProblem>();
       try {
         const conn = await mod.openConnection({
           cfg: this.#cfg,
@@ -119,7 +133,13 @@ export class OpcuaAdapter implements Adapter {
           signal,
           hooks: {
             onSamples: (s) => this.#onSamples(s),
-            onProblem: (key, msg) => this.#problem(key, msg),
+            onProblem: (key, sig, msg, unresolved = false) => {
+              problems.set(key, { signal: sig, message: msg, unresolved });
+              this.#logProblem(key, msg);
+            },
+            clearProblem: (key) => {
+              problems.delete(key);
+            },
             count: (c, n = 1) => {
               this.#counters[c] = (this.#counters[c] ?? 0) + n;
             },
@@ -130,6 +150,7 @@ export class OpcuaAdapter implements Adapter {
           break;
         }
         this.#conn = conn;
+        this.#problems = problems;
         this.#monitored = conn.monitoredItems;
         this.#failedItems = conn.failedItems;
         this.#counters.connects = (this.#counters.connects ?? 0) + 1;
@@ -205,14 +226,14 @@ export class OpcuaAdapter implements Adapter {
       err instanceof UntrustedServerCertificateError || /is not trusted; move it/.test(msg);
   }
 
-  #problem(key: string, msg: string): void {
-    if (this.#problems.get(key) === msg) return;
-    const first = !this.#problems.has(key);
-    this.#problems.set(key, msg);
+  #logProblem(key: string, msg: string): void {
+    if (this.#logged.get(key) === msg) return;
+    const first = !this.#logged.has(key);
+    this.#logged.set(key, msg);
     // Bounded: a misconfigured 10k-item source must not print 10k lines.
-    if (first && this.#problems.size <= 20)
+    if (first && this.#logged.size <= 20)
       this.#ctx?.log.warn({ problem: key }, `${msg[0]?.toUpperCase()}${msg.slice(1)}.`);
-    else if (this.#problems.size === 21)
+    else if (first && this.#logged.size === 21)
       this.#ctx?.log.warn('More signals have problems; see /status for the list.');
   }
 
@@ -294,15 +315,24 @@ export class OpcuaAdapter implements Adapter {
 
   health(): ComponentHealth {
     const now = Date.now();
+    const problems = [...this.#problems.values()];
+    const unresolved = [...new Set(problems.filter((p) => p.unresolved).map((p) => p.signal))].sort();
     const h: ComponentHealth = {
       state: this.#state,
       counters: {
         ...this.#counters,
         monitored_items: this.#monitored,
         failed_items: this.#failedItems,
-        problems: this.#problems.size,
+        problems: problems.length,
+        unresolved_signals: unresolved.length,
       },
     };
+    if (problems.length > 0) {
+      h.problems = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => p.message);
+      if (problems.length > MAX_LISTED_PROBLEMS)
+        h.problems.push(`${problems.length - MAX_LISTED_PROBLEMS} more signal problems (see the log)`);
+    }
+    if (unresolved.length > 0) h.unresolved_signals = unresolved.slice(0, MAX_LISTED_UNRESOLVED);
     const ago = (t: number | undefined) =>
       t === undefined ? 'never' : `${Math.round((now - t) / 1000)} s ago`;
     const next =
@@ -332,8 +362,11 @@ export class OpcuaAdapter implements Adapter {
         h.detail = 'stopped';
         break;
     }
-    if (this.#problems.size > 0)
-      h.detail += `; ${this.#problems.size} signal problem(s): ${[...this.#problems.values()].slice(0, 3).join('; ')}`;
+    if (problems.length > 0)
+      h.detail += `; ${problems.length} signal problem(s): ${problems
+        .slice(0, 3)
+        .map((p) => p.message)
+        .join('; ')}`;
     if (this.#lastSampleAt !== undefined) h.last_sample_at = this.#lastSampleAt;
     if (this.#lastError !== undefined) h.last_error = this.#lastError;
     if (this.#lastErrorAt !== undefined) h.last_error_at = this.#lastErrorAt;

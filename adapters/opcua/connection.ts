@@ -13,10 +13,13 @@ import {
   type ClientSubscription,
   DataChangeFilter,
   DataChangeTrigger,
+  DataType,
   type DataValue,
   DeadbandType,
+  findBasicDataType,
   MessageSecurityMode,
   makeBrowsePath,
+  type NodeId,
   OPCUACertificateManager,
   OPCUAClient,
   type ReadValueIdOptions,
@@ -41,7 +44,7 @@ import {
   UntrustedServerCertificateError,
   untrustedServerMessage,
 } from './pki.js';
-import { type ItemSpec, isArrayVariant, toSample } from './values.js';
+import { type CanonicalType, canonicalTypeOf, type ItemSpec, isArrayVariant, toSample } from './values.js';
 
 /** Upper bound of items per CreateMonitoredItems / Read / TranslateBrowsePaths call even when the server sets none. */
 const MAX_CHUNK = 2000;
@@ -49,8 +52,14 @@ const MAX_CHUNK = 2000;
 export interface ConnectionHooks {
   /** Samples of one DataChangeNotification (or one poll): pushed synchronously into the adapter's queue. */
   onSamples(samples: RawSample[]): void;
-  /** A per-signal problem that needs a person (unknown node, array without index); the adapter logs it once. */
-  onProblem(key: string, message: string): void;
+  /**
+   * A per-signal problem that needs a person (unknown node, browse path that does not resolve, array without
+   * index, a value_type that contradicts the server's DataType); the adapter logs it once and shows it on
+   * /status. `unresolved`: the signal cannot be read at all.
+   */
+  onProblem(key: string, signal: string, message: string, unresolved?: boolean): void;
+  /** The problem under `key` is gone (a polled node answers again). */
+  clearProblem(key: string): void;
   count(counter: string, n?: number): void;
 }
 
@@ -64,6 +73,9 @@ export interface Connection {
 
 interface ResolvedItem extends ItemSpec {
   cfg: OpcuaSignalConfig;
+  /** From the node's DataType attribute (subtypes resolved to their built-in type), when it could be read. */
+  serverType?: CanonicalType;
+  dataTypeName?: string;
   /** The array-without-index problem is reported once per item and connection. */
   arrayReported?: boolean;
 }
@@ -159,14 +171,45 @@ export function userIdentityOf(auth: ResolvedOpcuaAuth | undefined): UserIdentit
   return { type: UserTokenType.Certificate, certificateData, privateKey } as unknown as UserIdentityInfo;
 }
 
+/** The sentence for a server that refuses the gateway's own certificate (said the same for every way it shows). */
+export function refusedClientCertificateMessage(cfg: OpcuaSourceConfig, pkiDir: string, how: string): string {
+  return `the server at ${cfg.endpoint} refused plantgate's certificate; add ${join(pkiDir, 'own', 'certs', 'client_certificate.pem')} to the server's trusted certificates (${how})`;
+}
+
+/** node-opcua's words for "the peer closed the socket" while a request was pending. */
+const SOCKET_CLOSED_RE =
+  /disconnected by third party|socket has been disconnected|socket (?:has been )?closed|ECONNRESET|EPIPE|premature/i;
+
 /** Turns node-opcua's connect/session errors into sentences a controls engineer can act on. */
 function explainConnectError(
   err: unknown,
   cfg: OpcuaSourceConfig,
   pkiDir: string,
   client: OPCUAClient,
+  phase: 'channel' | 'session',
 ): PlantgateError {
   const msg = message(err);
+  // The server refused the gateway's certificate: it says so (BadCertificate*, BadSecurityChecksFailed in its
+  // answer to OpenSecureChannel), or it just closes the socket once our certificate was sent (secured modes).
+  const byServer = /rejected by server|BadCertificateUntrusted.*by server/i.test(msg);
+  if (byServer && /BadCertificate|BadSecurityChecksFailed/.test(msg)) {
+    return new PlantgateError(
+      'SOURCE_CONNECT',
+      refusedClientCertificateMessage(cfg, pkiDir, `the server answered ${/Bad\w+/.exec(msg)?.[0] ?? msg}`),
+      { retryable: true, cause: err },
+    );
+  }
+  if (phase === 'channel' && cfg.security.mode !== 'None' && SOCKET_CLOSED_RE.test(msg)) {
+    return new PlantgateError(
+      'SOURCE_CONNECT',
+      refusedClientCertificateMessage(
+        cfg,
+        pkiDir,
+        'the server closed the connection while opening the secure channel, after receiving the certificate',
+      ),
+      { retryable: true, cause: err },
+    );
+  }
   if (/BadCertificateUntrusted/.test(msg)) {
     let thumbprint = 'unknown';
     const cert = (client as unknown as { serverCertificate?: Buffer | Buffer[] }).serverCertificate;
@@ -205,7 +248,7 @@ function explainConnectError(
   if (/BadSecurityChecksFailed|BadCertificate/.test(msg)) {
     return new PlantgateError(
       'SOURCE_CONNECT',
-      `the server at ${cfg.endpoint} refused the secure channel (${msg}); it may not trust the gateway's certificate yet: trust ${join(pkiDir, 'own', 'certs')}/client_certificate.pem on the server`,
+      refusedClientCertificateMessage(cfg, pkiDir, `probably; the server answered: ${msg}`),
       { retryable: true, cause: err },
     );
   }
@@ -243,8 +286,11 @@ export function routeLibraryLogs(log: Logger): void {
   if (libraryLogsRouted) return;
   libraryLogsRouted = true;
   const lib = log.child({ lib: 'node-opcua' });
-  setWarningLogger((...args: unknown[]) => lib.debug(format(...args)));
-  setErrorLogger((...args: unknown[]) => lib.debug(format(...args)));
+  // node-opcua calls these with its caller context first, then the console.log-style arguments.
+  const route = (ctx: { filename?: string } | undefined, ...args: unknown[]) =>
+    lib.debug({ file: ctx?.filename }, format(...args));
+  setWarningLogger(route as Parameters<typeof setWarningLogger>[0]);
+  setErrorLogger(route as Parameters<typeof setErrorLogger>[0]);
 }
 
 /** The source's PKI store; file watchers off because the adapter reloads it before every connection attempt. */
@@ -285,6 +331,69 @@ export function applicationUriOf(env: AdapterEnv, cfg: OpcuaSourceConfig): strin
   return `urn:plantgate:${env.gatewayId}:${cfg.id}`;
 }
 
+/** A client with the source's identity, security mode and policy; node-opcua's own reconnection off. */
+function createClient(cfg: OpcuaSourceConfig, env: AdapterEnv, cm: OPCUACertificateManager): OPCUAClient {
+  return OPCUAClient.create({
+    applicationName: 'plantgate',
+    applicationUri: applicationUriOf(env, cfg),
+    clientName: cfg.id,
+    clientCertificateManager: cm,
+    securityMode: MODES[cfg.security.mode],
+    securityPolicy: POLICIES[policyName(cfg)] as SecurityPolicy,
+    endpointMustExist: false,
+    connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+    keepSessionAlive: cfg.mode === 'poll',
+    keepAliveInterval: cfg.mode === 'poll' ? Math.max(1000, Math.floor(cfg.session_timeout / 3)) : undefined,
+    requestedSessionTimeout: cfg.session_timeout,
+    defaultTransactionTimeout: cfg.request_timeout,
+    transportTimeout: cfg.request_timeout,
+  } as Parameters<typeof OPCUAClient.create>[0]);
+}
+
+/**
+ * One session with the source's security, trust list and user identity, for a one-off job (`opcua browse`).
+ * Failures are the same sentences the adapter reports (untrusted server certificate, refused client certificate...).
+ */
+export async function openSession(p: {
+  cfg: OpcuaSourceConfig;
+  env: AdapterEnv;
+  cm: OPCUACertificateManager;
+}): Promise<{ session: ClientSession; close(): Promise<void> }> {
+  const { cfg, env, cm } = p;
+  const pkiDir = pkiDirOf(env.stateDir, cfg.pki_dir);
+  const identity = userIdentityOf(cfg.auth as ResolvedOpcuaAuth | undefined);
+  await cm.reloadCertificates();
+  cm.referenceCounter = Math.max(cm.referenceCounter, 1);
+  const client = createClient(cfg, env, cm);
+  const close = async () => {
+    await withTimeout(client.disconnect(), 3000, 'disconnecting').catch(() => {});
+    cm.referenceCounter = 1;
+  };
+  try {
+    await withTimeout(client.connect(cfg.endpoint), cfg.request_timeout + 2000, 'opening the secure channel');
+  } catch (err) {
+    await close();
+    throw explainConnectError(err, cfg, pkiDir, client, 'channel');
+  }
+  try {
+    const session = await withTimeout(
+      client.createSession(identity),
+      cfg.request_timeout + 2000,
+      'creating the session',
+    );
+    return {
+      session,
+      close: async () => {
+        await withTimeout(session.close(true), 2000, 'closing the session').catch(() => {});
+        await close();
+      },
+    };
+  } catch (err) {
+    await close();
+    throw explainConnectError(err, cfg, pkiDir, client, 'session');
+  }
+}
+
 export interface OpenParams {
   cfg: OpcuaSourceConfig;
   env: AdapterEnv;
@@ -302,21 +411,7 @@ export async function openConnection(p: OpenParams): Promise<Connection> {
   await cm.reloadCertificates();
   // The clients share one certificate manager and each one "disposes" it on disconnect: keep our own reference.
   cm.referenceCounter = Math.max(cm.referenceCounter, 1);
-  const client = OPCUAClient.create({
-    applicationName: 'plantgate',
-    applicationUri: applicationUriOf(env, cfg),
-    clientName: cfg.id,
-    clientCertificateManager: cm,
-    securityMode: MODES[cfg.security.mode],
-    securityPolicy: POLICIES[policyName(cfg)] as SecurityPolicy,
-    endpointMustExist: false,
-    connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
-    keepSessionAlive: cfg.mode === 'poll',
-    keepAliveInterval: cfg.mode === 'poll' ? Math.max(1000, Math.floor(cfg.session_timeout / 3)) : undefined,
-    requestedSessionTimeout: cfg.session_timeout,
-    defaultTransactionTimeout: cfg.request_timeout,
-    transportTimeout: cfg.request_timeout,
-  } as Parameters<typeof OPCUAClient.create>[0]);
+  const client = createClient(cfg, env, cm);
 
   let lostResolve: (reason: string) => void = () => {};
   let isLost = false;
@@ -332,6 +427,7 @@ export async function openConnection(p: OpenParams): Promise<Connection> {
   let session: ClientSession | undefined;
   let subscription: ClientSubscription | undefined;
   let watchdog: NodeJS.Timeout | undefined;
+  let recheck: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let closed = false;
   let monitored = 0;
@@ -346,6 +442,7 @@ export async function openConnection(p: OpenParams): Promise<Connection> {
     closed = true;
     markLost('closed by the gateway');
     if (watchdog) clearInterval(watchdog);
+    if (recheck) clearInterval(recheck);
     if (pollTimer) clearTimeout(pollTimer);
     const s = session;
     session = undefined;
@@ -394,7 +491,7 @@ export async function openConnection(p: OpenParams): Promise<Connection> {
         'opening the secure channel',
       );
     } catch (err) {
-      throw explainConnectError(err, cfg, pkiDir, client);
+      throw explainConnectError(err, cfg, pkiDir, client, 'channel');
     }
     try {
       session = await withTimeout(
@@ -403,16 +500,18 @@ export async function openConnection(p: OpenParams): Promise<Connection> {
         'creating the session',
       );
     } catch (err) {
-      throw explainConnectError(err, cfg, pkiDir, client);
+      throw explainConnectError(err, cfg, pkiDir, client, 'session');
     }
     session.on('session_closed', () => markLost('the server closed the session'));
     session.on('keepalive_failure', () => markLost('the session keep-alive failed'));
 
     const limits = await readLimits(session);
-    const items = await resolveItems(session, cfg, limits.translate, hooks);
+    const unresolved: Unresolved[] = [];
+    const items = await resolveItems(session, cfg, limits.translate, hooks, unresolved);
+    await describeItems(session, items, limits.read, cfg, hooks);
 
     if (cfg.mode === 'subscribe') {
-      const r = await subscribe(session, cfg, items, limits.monitor, hooks, markLost);
+      const r = await subscribe(session, cfg, items, limits.monitor, hooks, markLost, unresolved);
       subscription = r.subscription;
       monitored = r.monitored;
       failed = r.failed;
@@ -460,6 +559,30 @@ export async function openConnection(p: OpenParams): Promise<Connection> {
       await poll(session, items, limits.read, cfg, hooks);
       pollTimer = setTimeout(() => void loop(), cfg.poll_interval);
     }
+    if (unresolved.length > 0) {
+      // A PLC download may add the missing nodes: look for them again at the reconnect cadence; once one
+      // resolves, the connection is rebuilt so that every signal is read (and the problem goes away).
+      let busy = false;
+      const s = session;
+      recheck = setInterval(
+        () => {
+          if (busy || closed) return;
+          busy = true;
+          void findResolved(s, unresolved, limits.translate)
+            .then((found) => {
+              if (found && !closed) {
+                hooks.count('resolved_later');
+                markLost(`signal ${found} now resolves on the server; rebuilding the connection to read it`);
+              }
+            })
+            .catch(() => {})
+            .finally(() => {
+              busy = false;
+            });
+        },
+        Math.max(cfg.reconnect.max, 200),
+      );
+    }
   } catch (err) {
     p.signal.removeEventListener('abort', onAbort);
     await close();
@@ -499,11 +622,46 @@ async function readLimits(
   }
 }
 
+/** A declared signal whose address did not resolve at connect, looked for again while connected. */
+interface Unresolved {
+  signal: string;
+  path?: string;
+  node?: string;
+}
+
+function browsePathOf(path: string) {
+  return makeBrowsePath('RootFolder', `/${path.replace(/^\//, '')}`);
+}
+
+/** The name of the first unresolved signal that resolves now, if any. */
+async function findResolved(
+  session: ClientSession,
+  unresolved: readonly Unresolved[],
+  chunk: number,
+): Promise<string | undefined> {
+  const paths = unresolved.filter((u) => u.path !== undefined);
+  for (const part of chunks(paths, chunk)) {
+    const results = await session.translateBrowsePath(part.map((u) => browsePathOf(u.path as string)));
+    const i = results.findIndex((r) => r.statusCode.isGood() && (r.targets?.length ?? 0) > 0);
+    if (i >= 0) return part[i]?.signal;
+  }
+  const nodes = unresolved.filter((u) => u.node !== undefined);
+  for (const part of chunks(nodes, chunk)) {
+    const dvs = await session.read(
+      part.map((u) => ({ nodeId: u.node as string, attributeId: AttributeIds.NodeClass })),
+    );
+    const i = dvs.findIndex((d) => d.statusCode.isGood());
+    if (i >= 0) return part[i]?.signal;
+  }
+  return undefined;
+}
+
 async function resolveItems(
   session: ClientSession,
   cfg: OpcuaSourceConfig,
   chunk: number,
   hooks: ConnectionHooks,
+  unresolved: Unresolved[],
 ): Promise<ResolvedItem[]> {
   const items: ResolvedItem[] = [];
   const byPath: Array<{ s: OpcuaSignalConfig; path: string }> = [];
@@ -512,19 +670,18 @@ async function resolveItems(
     else byPath.push({ s, path: s.browse_path as string });
   }
   for (const part of chunks(byPath, chunk)) {
-    const results = await session.translateBrowsePath(
-      part.map(({ path }) =>
-        makeBrowsePath('RootFolder', `/${path.replace(/^\//, '').split('/').join('/')}`),
-      ),
-    );
+    const results = await session.translateBrowsePath(part.map(({ path }) => browsePathOf(path)));
     part.forEach(({ s, path }, i) => {
       const r = results[i];
       const target = r?.targets?.[0];
       if (!r?.statusCode.isGood() || !target) {
         hooks.count('items_failed');
+        unresolved.push({ signal: s.name, path });
         hooks.onProblem(
           `path:${s.name}`,
-          `browse_path "${path}" of signal ${s.name} does not resolve on ${cfg.endpoint} (${r?.statusCode.name ?? 'no result'}); check the browse names and namespace indexes`,
+          s.name,
+          `signal ${s.name} is never read: browse_path "${path}" does not resolve on ${cfg.endpoint} (${r?.statusCode.name ?? 'no result'}); check the browse names and namespace indexes (plantgate opcua browse ${cfg.id} lists them)`,
+          true,
         );
         return;
       }
@@ -532,6 +689,126 @@ async function resolveItems(
     });
   }
   return items;
+}
+
+/** Value-rule keys that only make sense for numbers. */
+const NUMERIC_RULES = ['unit', 'canonical_unit', 'scale', 'range', 'max_rate_of_change', 'deadband'] as const;
+
+/**
+ * Reads the DataType and ValueRank of every item (chunked within the server's read limit) and checks them
+ * against the signal: a `value_type` that contradicts the server's type, numeric rules on a Boolean or String,
+ * an array without `index`, an `index` on a scalar. Each is a problem that names the signal; reading goes on
+ * (the explicit `value_type` wins; the pipeline quarantines what does not fit). A server that refuses these
+ * reads only costs the checks: the values still carry their type.
+ */
+async function describeItems(
+  session: ClientSession,
+  items: ResolvedItem[],
+  chunk: number,
+  cfg: OpcuaSourceConfig,
+  hooks: ConnectionHooks,
+): Promise<void> {
+  const per = Math.max(1, Math.floor(chunk / 3));
+  const builtIn = new Map<string, DataType | undefined>();
+  for (const part of chunks(items, per)) {
+    let dvs: DataValue[];
+    try {
+      dvs = await session.read(
+        part.flatMap((it) => [
+          { nodeId: it.address, attributeId: AttributeIds.DataType },
+          { nodeId: it.address, attributeId: AttributeIds.ValueRank },
+          { nodeId: it.address, attributeId: AttributeIds.ArrayDimensions },
+        ]),
+      );
+    } catch {
+      return;
+    }
+    for (let i = 0; i < part.length; i++) {
+      const it = part[i] as ResolvedItem;
+      const dt = dvs[3 * i];
+      const rank = dvs[3 * i + 1];
+      const dims = dvs[3 * i + 2];
+      if (!dt?.statusCode.isGood()) continue;
+      const id = dt.value.value as NodeId;
+      const key = id.toString();
+      if (!builtIn.has(key)) {
+        // ns=0;i=1..25 are the built-in types themselves; anything else (Duration, UtcTime, an enumeration, a
+        // vendor subtype) is walked up to its built-in supertype once per connection.
+        const direct =
+          id.namespace === 0 && typeof id.value === 'number' && id.value <= 25 ? id.value : undefined;
+        let t: DataType | undefined = direct as DataType | undefined;
+        if (t === undefined) t = await findBasicDataType(session, id).catch(() => undefined);
+        builtIn.set(key, t);
+      }
+      const t = builtIn.get(key);
+      if (t !== undefined) {
+        const ct = canonicalTypeOf(t);
+        if (ct !== undefined) it.serverType = ct;
+        it.dataTypeName = DataType[t];
+      }
+      const valueRank = rank?.statusCode.isGood() ? (rank.value.value as number) : undefined;
+      const d = dims?.statusCode.isGood() ? (dims.value.value as ArrayLike<number> | null) : null;
+      const length = d && d.length === 1 && (d[0] as number) > 0 ? (d[0] as number) : undefined;
+      checkDeclared(it, valueRank, length, cfg, hooks);
+    }
+  }
+}
+
+function checkDeclared(
+  it: ResolvedItem,
+  valueRank: number | undefined,
+  length: number | undefined,
+  cfg: OpcuaSourceConfig,
+  hooks: ConnectionHooks,
+): void {
+  const s = it.cfg;
+  const where = `node ${it.address} on ${cfg.endpoint}`;
+  const server = it.serverType;
+  const explicit = s.value_type;
+  if (server !== undefined && explicit !== undefined && !compatible(explicit, server)) {
+    hooks.onProblem(
+      `type:${s.name}`,
+      s.name,
+      `signal ${s.name} declares value_type: ${explicit} but ${where} has DataType ${it.dataTypeName} (${server}); remove value_type to take the server's type, or correct it`,
+    );
+  } else if (
+    server !== undefined &&
+    explicit === undefined &&
+    (server === 'boolean' || server === 'string')
+  ) {
+    const rules = NUMERIC_RULES.filter((k) => s[k] !== undefined);
+    if (rules.length > 0) {
+      hooks.onProblem(
+        `type:${s.name}`,
+        s.name,
+        `signal ${s.name} has ${rules.join(', ')}, which apply to numbers, but ${where} has DataType ${it.dataTypeName} (${server}); remove them or read another variable`,
+      );
+    }
+  } else hooks.clearProblem(`type:${s.name}`);
+  // ValueRank: -1 scalar, 0 or more an array; -2 (any) and -3 (scalar or 1-D) are decided by the values.
+  if (valueRank !== undefined && valueRank >= 0 && it.index === undefined && !it.arrayReported) {
+    it.arrayReported = true;
+    hooks.count('array_without_index');
+    hooks.onProblem(
+      `array:${s.name}`,
+      s.name,
+      `node ${it.address} of signal ${s.name} on ${cfg.endpoint} is an array${length === undefined ? '' : ` of ${length} elements`}; add "index: <n>" to the signal (one signal per element)`,
+    );
+  }
+  if (valueRank === -1 && it.index !== undefined) {
+    hooks.onProblem(
+      `index:${s.name}`,
+      s.name,
+      `signal ${s.name} has index: ${it.index} but ${where} is not an array; remove index`,
+    );
+  }
+}
+
+/** Whether a configured value_type can hold the server's type without contradicting it. */
+function compatible(explicit: CanonicalType, server: CanonicalType): boolean {
+  if (explicit === server || explicit === 'string') return true;
+  // An integer is a number; a Double read as integer is refused per value (not_integer), not per signal.
+  return (explicit === 'number' && server === 'integer') || (explicit === 'integer' && server === 'number');
 }
 
 function itemOf(s: OpcuaSignalConfig, address: string): ResolvedItem {
@@ -554,6 +831,7 @@ function checkArray(it: ResolvedItem, dv: DataValue, cfg: OpcuaSourceConfig, hoo
     hooks.count('array_without_index');
     hooks.onProblem(
       `array:${it.signal}`,
+      it.signal,
       `node ${it.address} of signal ${it.signal} on ${cfg.endpoint} is an array of ${n} elements; add "index: <n>" to the signal (one signal per element)`,
     );
   }
@@ -566,6 +844,7 @@ async function subscribe(
   chunk: number,
   hooks: ConnectionHooks,
   markLost: (reason: string) => void,
+  unresolved: Unresolved[],
 ): Promise<{ subscription: ClientSubscription; monitored: number; failed: number }> {
   const subscription = await session.createSubscription2({
     requestedPublishingInterval: cfg.publishing_interval,
@@ -642,9 +921,12 @@ async function subscribe(
           return;
         }
         failed += 1;
+        if (/^BadNodeId/.test(mi.statusCode.name)) unresolved.push({ signal: it.signal, node: it.address });
         hooks.onProblem(
           `item:${it.signal}`,
-          `node ${it.address} of signal ${it.signal} cannot be monitored on ${cfg.endpoint}: ${mi.statusCode.name}`,
+          it.signal,
+          `signal ${it.signal} is never read: node ${it.address} cannot be monitored on ${cfg.endpoint}: ${mi.statusCode.name}`,
+          true,
         );
       });
     }
@@ -668,9 +950,11 @@ async function poll(
       if (dv.statusCode.name === 'BadNodeIdUnknown') {
         hooks.onProblem(
           `item:${it.signal}`,
-          `node ${it.address} of signal ${it.signal} does not exist on ${cfg.endpoint}`,
+          it.signal,
+          `signal ${it.signal} is never read: node ${it.address} does not exist on ${cfg.endpoint} (BadNodeIdUnknown)`,
+          true,
         );
-      }
+      } else hooks.clearProblem(`item:${it.signal}`);
       checkArray(it, dv, cfg, hooks);
       samples.push(toSample(it, dv, cfg.attrs));
     });

@@ -1,5 +1,6 @@
-// Turns an OPC UA DataValue into a RawSample: the value as a plain JS value (Int64 as bigint unless it fits a
-// number, DateTime as ISO text), the chosen timestamp, and the numeric status code (the pipeline maps it to quality).
+// Turns an OPC UA DataValue into a RawSample: the value as a plain JS value (Int64/UInt64 as a bigint, which the
+// pipeline keeps exact; DateTime as ISO text), the canonical value type its built-in DataType maps to (so a
+// Boolean or a String needs no `value_type` in the YAML), the chosen timestamp, and the numeric status code.
 import {
   DataType,
   type DataValue,
@@ -20,8 +21,43 @@ export interface ItemSpec {
   index?: number;
 }
 
-function bigToValue(b: bigint): bigint | number {
-  return b <= BigInt(Number.MAX_SAFE_INTEGER) && b >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(b) : b;
+export type CanonicalType = 'number' | 'integer' | 'boolean' | 'string';
+
+/**
+ * The canonical value type of a built-in OPC UA DataType: what a value of that type becomes in a reading.
+ * Undefined for types with no canonical form (structures, Variant, DataValue...): those follow the signal's
+ * `value_type` (number by default) and are quarantined with their raw content when they do not fit.
+ */
+export function canonicalTypeOf(dataType: DataType): CanonicalType | undefined {
+  switch (dataType) {
+    case DataType.Boolean:
+      return 'boolean';
+    case DataType.SByte:
+    case DataType.Byte:
+    case DataType.Int16:
+    case DataType.UInt16:
+    case DataType.Int32:
+    case DataType.UInt32:
+    case DataType.Int64:
+    case DataType.UInt64:
+    case DataType.StatusCode:
+      return 'integer';
+    case DataType.Float:
+    case DataType.Double:
+      return 'number';
+    case DataType.String:
+    case DataType.DateTime:
+    case DataType.LocalizedText:
+    case DataType.ByteString:
+    case DataType.Guid:
+    case DataType.NodeId:
+    case DataType.ExpandedNodeId:
+    case DataType.QualifiedName:
+    case DataType.XmlElement:
+      return 'string';
+    default:
+      return undefined;
+  }
 }
 
 function isoOf(d: unknown): string | null {
@@ -43,10 +79,11 @@ export function scalarValue(dataType: DataType, v: unknown): unknown {
     case DataType.Double:
     case DataType.String:
       return v;
+    // Always a bigint: the pipeline turns one within ±(2^53-1) into a number and keeps larger ones exact.
     case DataType.Int64:
-      return Array.isArray(v) ? bigToValue(Int64ToBigInt(v as number[])) : v;
+      return Array.isArray(v) ? Int64ToBigInt(v as number[]) : typeof v === 'number' ? BigInt(v) : v;
     case DataType.UInt64:
-      return Array.isArray(v) ? bigToValue(UInt64ToBigInt(v as number[])) : v;
+      return Array.isArray(v) ? UInt64ToBigInt(v as number[]) : typeof v === 'number' ? BigInt(v) : v;
     case DataType.DateTime:
       return isoOf(v);
     case DataType.ByteString:
@@ -89,7 +126,9 @@ export function toSample(
   attrs: Record<string, string> | undefined,
 ): RawSample {
   let value = variantValue(dv.value);
-  if (item.index !== undefined && Array.isArray(value)) value = value.length > 0 ? value[0] : null;
+  const array = Array.isArray(value);
+  if (item.index !== undefined && array)
+    value = (value as unknown[]).length > 0 ? (value as unknown[])[0] : null;
   const primary = item.timestamp === 'source' ? dv.sourceTimestamp : dv.serverTimestamp;
   const fallback = item.timestamp === 'source' ? dv.serverTimestamp : dv.sourceTimestamp;
   const ts = primary ?? fallback ?? undefined;
@@ -99,6 +138,10 @@ export function toSample(
     address: item.address,
     status: dv.statusCode ? dv.statusCode.value >>> 0 : 0,
   };
+  // The server's type; an array without `index` gets none, so it is quarantined as what it is (bad_type).
+  const type =
+    dv.value && (item.index !== undefined || !array) ? canonicalTypeOf(dv.value.dataType) : undefined;
+  if (type !== undefined) sample.value_type = type;
   if (ts) sample.ts = ts;
   if (attrs) sample.attrs = attrs;
   return sample;

@@ -19,6 +19,7 @@ import { OpcuaAdapter } from '../../adapters/opcua/adapter.js';
 import { type OpcuaSourceConfig, opcuaSourceSchema } from '../../adapters/opcua/config.js';
 import { opcua } from '../../adapters/opcua/index.js';
 import type { AdapterContext, EmitResult } from '../../adapters/types.js';
+import { tempClientPki } from '../../simulators/opcua/client-pki.js';
 import { createAdapterContext } from '../../src/ingest.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
@@ -112,7 +113,13 @@ async function bareClient(
   windowMs: number,
   chunk: number,
 ): Promise<number> {
-  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
+  // Its own temp PKI: a client without one writes its certificate into the home folder.
+  const pki = await tempClientPki('plantgate-bench-opcua-');
+  const client = OPCUAClient.create({
+    endpointMustExist: false,
+    connectionStrategy: { maxRetry: 0 },
+    clientCertificateManager: pki.cm,
+  });
   await client.connect(endpoint);
   const session = await client.createSession();
   const sub = await session.createSubscription2({
@@ -147,6 +154,7 @@ async function bareClient(
   await sub.terminate();
   await session.close();
   await client.disconnect();
+  await pki.dispose();
   return rate;
 }
 

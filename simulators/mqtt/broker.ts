@@ -37,6 +37,12 @@ export interface RunningBroker {
   dropClients(): void;
   /** Drops one client's connection (its session stays); false when it is not connected. */
   dropClient(clientId: string): boolean;
+  /**
+   * While set, PUBACKs from this client are received but forgotten: the messages stay unacknowledged in its
+   * session and are redelivered on its next connection. For the broker, that is a gateway that crashed after
+   * its journal synced a message and before the PUBACK left. `undefined` ends the mode.
+   */
+  losePubacks(clientId: string | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -62,12 +68,24 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const sockets = new Set<Socket>();
   let port = opts.port ?? 0;
   let wsPort = opts.wsPort;
+  let losePubacksOf: string | undefined;
 
   async function up(keepSessions: boolean): Promise<void> {
     const options: AedesOptions = { drainTimeout: 30_000, ...opts.aedes };
     if (keepSessions && persistence !== undefined) options.persistence = persistence;
     aedes = await Aedes.createBroker(options);
     persistence = (aedes as unknown as { persistence: unknown }).persistence;
+    // aedes clears an acknowledged message from the session in outgoingClearMessageId (handlers/puback.js).
+    const store = persistence as {
+      outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<unknown>;
+      __pubackLossWrapped?: boolean;
+    };
+    if (!store.__pubackLossWrapped) {
+      const clear = store.outgoingClearMessageId.bind(store);
+      store.outgoingClearMessageId = (client, packet) =>
+        client.id === losePubacksOf ? Promise.resolve(undefined) : clear(client, packet);
+      store.__pubackLossWrapped = true;
+    }
     const auth = opts.auth;
     if (auth) {
       aedes.authenticate = (_client, username, password, done) => {
@@ -154,6 +172,9 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
       if (!c) return false;
       c.close();
       return true;
+    },
+    losePubacks(clientId: string | undefined) {
+      losePubacksOf = clientId;
     },
     async stop() {
       if (stopped) return;

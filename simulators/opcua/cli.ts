@@ -3,7 +3,7 @@
 
 import { createInterface } from 'node:readline';
 import { runIfMain, untilStopped } from '../standalone.js';
-import { type SimSecurityMode, startOpcuaSim } from './server.js';
+import { routeLibraryMessages, type SimSecurityMode, startOpcuaSim } from './server.js';
 
 function num(v: unknown, fallback: number): number {
   const n = typeof v === 'string' ? Number(v) : typeof v === 'number' ? v : Number.NaN;
@@ -13,10 +13,13 @@ function num(v: unknown, fallback: number): number {
 /**
  * Options (as parsed by the CLI): port (default 4840), seed (1), tick (ms, 500), extra (extra Double items, 0),
  * users ("name:password,..."), pki (PKI folder; a temporary one otherwise), host (127.0.0.1), security
- * ("None,Sign,SignAndEncrypt"), max-items-per-call (the server's MaxMonitoredItemsPerCall).
+ * ("None,Sign,SignAndEncrypt"), max-items-per-call (the server's MaxMonitoredItemsPerCall), reject-unknown-clients
+ * (refuse client certificates not in the server's trusted folder, as a real PLC does).
  * Resolves with the exit code once the simulator has stopped.
  */
 export async function runStandalone(args: Record<string, unknown>): Promise<number> {
+  // The library's chatter goes to stderr, one line each; stdout carries only the simulator's own lines.
+  routeLibraryMessages((line) => process.stderr.write(`${line}\n`));
   const users = typeof args.users === 'string' && args.users !== '' ? args.users.split(',') : [];
   const modes =
     typeof args.security === 'string' ? (args.security.split(',') as SimSecurityMode[]) : undefined;
@@ -31,6 +34,7 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
     hostname: typeof args.host === 'string' ? args.host : '127.0.0.1',
     ...(typeof args.pki === 'string' ? { pkiDir: args.pki } : {}),
     ...(modes ? { securityModes: modes } : {}),
+    rejectUnknownClients: args['reject-unknown-clients'] === true || args.reject_unknown_clients === true,
     users: users.map((u) => {
       const i = u.indexOf(':');
       return { username: u.slice(0, i), password: u.slice(i + 1) };
@@ -45,6 +49,11 @@ export async function runStandalone(args: Record<string, unknown>): Promise<numb
   out(
     '       Press1.Running, Press1.LastCycle, Press1.Vibration[3], Packer3.MotorTemp, Packer3.GoodCount, Packer3.ScrapCount, Packer3.State',
   );
+  out(
+    '       Types.<Boolean|SByte|Byte|Int16|UInt16|Int32|UInt32|Int64|Int64Big|UInt64|UInt64Big|Float|Double|',
+  );
+  out('              String|DateTime|LocalizedText|DoubleArray|Int32Array>,');
+  out('       Objects/1:Line/1:Press/... with numeric NodeIds (ns=1;i=1010..1014)');
   out('type "restart" or "drop" and Enter to inject a fault; Ctrl-C stops.');
 
   let busy = false;

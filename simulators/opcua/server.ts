@@ -1,7 +1,10 @@
 // OPC UA PLC simulator: a node-opcua server with a small plant address space (a press and a packer) whose
-// values change deterministically from a seed. An independent peer: it imports nothing from src/ or adapters/,
-// so a test of the gateway against it proves something about real OPC UA behaviour.
-import { mkdtempSync, rmSync } from 'node:fs';
+// values change deterministically from a seed, a `Types` folder with one variable of every built-in type a PLC
+// exposes (64-bit integers on both sides of 2^53 included), and an open62541-style corner: nested folders whose
+// NodeIds are numeric (`Objects/1:Line/1:Press/...`, `ns=1;i=1001`). An independent peer: it imports nothing from
+// src/ or adapters/, so a test of the gateway against it proves something about real OPC UA behaviour.
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,6 +16,8 @@ import {
   SecurityPolicy,
   type StatusCode,
   StatusCodes,
+  setErrorLogger,
+  setWarningLogger,
   type UAVariable,
   Variant,
   VariantArrayType,
@@ -40,6 +45,11 @@ export interface OpcuaSimOptions {
   maxMonitoredItemsPerCall?: number;
   /** Hostname put in endpoint URLs (default 127.0.0.1 so tests never depend on DNS). */
   hostname?: string;
+  /**
+   * Refuse client certificates the server does not trust yet (a real PLC's default), instead of accepting any.
+   * The refused certificate lands in `<pkiDir>/server/rejected`; `trustClient` trusts one.
+   */
+  rejectUnknownClients?: boolean;
 }
 
 export interface OpcuaSim {
@@ -64,9 +74,31 @@ export interface OpcuaSim {
   ): void;
   /** Advances the value model by n ticks now (for tests with tickMs 0). */
   advance(n?: number): void;
+  /**
+   * Adds a variable `ns=1;s=<path>` to the running server, in folders named by the dots of `path` (made as
+   * needed), as a PLC project download would; it is gone after `restart`.
+   */
+  addVariable(path: string, dataType: DataType, value: unknown): void;
+  /** Trusts a client certificate (PEM or DER file), as a server administrator would. */
+  trustClient(certificateFile: string): Promise<void>;
   /** Number of value-model ticks applied since start. */
   readonly ticks: number;
   stop(): Promise<void>;
+}
+
+/**
+ * Sends node-opcua's own warnings and errors (certificate dumps, `[NODE-OPCUA-W27] ... --security-revert`) to
+ * `write` as one line each instead of the library's console.log on stdout; `write` undefined drops them. For
+ * processes that run the simulator and print their own output (`plantgate sim opcua`, the demo).
+ */
+export function routeLibraryMessages(write?: (line: string) => void): void {
+  const route = (ctx: { filename?: string } | undefined, ...args: unknown[]) => {
+    if (!write) return;
+    const text = args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+    write(`node-opcua ${ctx?.filename ?? ''}: ${text.replace(/\s+/g, ' ').trim()}`);
+  };
+  setWarningLogger(route as Parameters<typeof setWarningLogger>[0]);
+  setErrorLogger(route as Parameters<typeof setErrorLogger>[0]);
 }
 
 /** Machine states of Press1.State and Packer3.State. */
@@ -79,7 +111,124 @@ interface VarDef {
   initial: unknown;
   description: string;
   unit?: string;
+  /** NodeId identifier within ns=1 when not `s=<path>` (e.g. `i=1010`). */
+  nodeId?: string;
 }
+
+/** 2^53: the first integer a double cannot tell from its neighbour. */
+const TWO53 = 2n ** 53n;
+
+/**
+ * One variable of each built-in type, under Objects/1:Types (`ns=1;s=Types.<Name>`), with fixed values (tests set
+ * others with setValue). Int64/UInt64 values are bigints; the wire carries them exactly.
+ */
+export const TYPE_VARIABLES: readonly VarDef[] = [
+  { path: 'Types.Boolean', dataType: DataType.Boolean, initial: true, description: 'Boolean' },
+  { path: 'Types.SByte', dataType: DataType.SByte, initial: -100, description: 'SByte' },
+  { path: 'Types.Byte', dataType: DataType.Byte, initial: 200, description: 'Byte' },
+  { path: 'Types.Int16', dataType: DataType.Int16, initial: -30000, description: 'Int16' },
+  { path: 'Types.UInt16', dataType: DataType.UInt16, initial: 60000, description: 'UInt16' },
+  { path: 'Types.Int32', dataType: DataType.Int32, initial: -2000000000, description: 'Int32' },
+  { path: 'Types.UInt32', dataType: DataType.UInt32, initial: 4000000000, description: 'UInt32' },
+  { path: 'Types.Int64', dataType: DataType.Int64, initial: -(TWO53 - 1n), description: 'Int64 within 2^53' },
+  {
+    path: 'Types.Int64Big',
+    dataType: DataType.Int64,
+    initial: -(TWO53 + 1n),
+    description: 'Int64 beyond 2^53',
+  },
+  { path: 'Types.UInt64', dataType: DataType.UInt64, initial: TWO53 - 1n, description: 'UInt64 within 2^53' },
+  {
+    path: 'Types.UInt64Big',
+    dataType: DataType.UInt64,
+    initial: 2n ** 64n - 1n,
+    description: 'UInt64 beyond 2^53',
+  },
+  { path: 'Types.Float', dataType: DataType.Float, initial: 47.3, description: 'Float' },
+  { path: 'Types.Double', dataType: DataType.Double, initial: 1523.25, description: 'Double' },
+  { path: 'Types.String', dataType: DataType.String, initial: 'LOT-0042', description: 'String' },
+  {
+    path: 'Types.DateTime',
+    dataType: DataType.DateTime,
+    initial: new Date('2026-11-27T09:59:58.500Z'),
+    description: 'DateTime',
+  },
+  {
+    path: 'Types.LocalizedText',
+    dataType: DataType.LocalizedText,
+    initial: { locale: 'de-DE', text: 'Betrieb' },
+    description: 'LocalizedText',
+  },
+  {
+    path: 'Types.DoubleArray',
+    dataType: DataType.Double,
+    array: true,
+    initial: [1.5, 2.5, 3.5],
+    description: 'Array of Double',
+  },
+  {
+    path: 'Types.Int32Array',
+    dataType: DataType.Int32,
+    array: true,
+    initial: [10, 20, 30, 40],
+    description: 'Array of Int32',
+  },
+];
+
+/** Folders of the open62541-style corner: browse path below Objects -> numeric NodeId in ns=1. */
+const LINE_FOLDERS: ReadonlyArray<{ path: string; nodeId: string }> = [
+  { path: 'Line', nodeId: 'i=1000' },
+  { path: 'Line.Press', nodeId: 'i=1001' },
+  { path: 'Line.Press.Hydraulics', nodeId: 'i=1002' },
+];
+
+/** Variables of the open62541-style corner; most with numeric NodeIds, one with a string id in a numeric folder. */
+export const LINE_VARIABLES: readonly VarDef[] = [
+  {
+    path: 'Line.Speed',
+    nodeId: 'i=1010',
+    dataType: DataType.Double,
+    initial: 12.5,
+    description: 'Line speed',
+  },
+  {
+    path: 'Line.Press.Pressure',
+    nodeId: 'i=1011',
+    dataType: DataType.Double,
+    initial: 151.5,
+    description: 'Press pressure',
+    unit: 'bar',
+  },
+  {
+    path: 'Line.Press.Strokes',
+    nodeId: 'i=1012',
+    dataType: DataType.UInt64,
+    initial: TWO53 + 7n,
+    description: 'Strokes since commissioning',
+  },
+  {
+    path: 'Line.Press.Mode',
+    nodeId: 'i=1013',
+    dataType: DataType.String,
+    initial: 'AUTO',
+    description: 'Mode',
+  },
+  {
+    path: 'Line.Press.Recipe',
+    nodeId: 's=Line.Press.Recipe',
+    dataType: DataType.String,
+    initial: 'R-17',
+    description: 'Recipe',
+  },
+  {
+    path: 'Line.Press.Hydraulics.OilTemp',
+    nodeId: 'i=1014',
+    dataType: DataType.Float,
+    initial: 41.5,
+    description: 'Oil temperature',
+    unit: 'Cel',
+  },
+];
 
 const PLANT: VarDef[] = [
   {
@@ -145,6 +294,8 @@ const PLANT: VarDef[] = [
     description: 'Machine state: 0 idle, 1 running, 2 fault, 3 setup',
   },
 ];
+
+const PLANT_PATHS: ReadonlySet<string> = new Set(PLANT.map((d) => d.path));
 
 /** Small deterministic PRNG (mulberry32): the same seed gives the same sequence of value changes. */
 function mulberry32(seed: number): () => number {
@@ -212,12 +363,31 @@ function statusFromCode(code: number): StatusCode {
   return found;
 }
 
+/** A bigint as node-opcua's wire form of Int64/UInt64: [high 32 bits, low 32 bits] of the two's complement. */
+function int64Parts(v: bigint): [number, number] {
+  const u = BigInt.asUintN(64, v);
+  return [Number(u >> 32n), Number(u & 0xffffffffn)];
+}
+
 function makeVariant(d: { dataType: DataType; array?: boolean }, value: unknown): Variant {
   if (d.array) {
+    const arr = value as number[];
     return new Variant({
       dataType: d.dataType,
       arrayType: VariantArrayType.Array,
-      value: Float64Array.from(value as number[]),
+      value:
+        d.dataType === DataType.Double
+          ? Float64Array.from(arr)
+          : d.dataType === DataType.Int32
+            ? Int32Array.from(arr)
+            : arr,
+    });
+  }
+  if ((d.dataType === DataType.Int64 || d.dataType === DataType.UInt64) && typeof value === 'bigint') {
+    return new Variant({
+      dataType: d.dataType,
+      arrayType: VariantArrayType.Scalar,
+      value: int64Parts(value),
     });
   }
   return new Variant({ dataType: d.dataType, value });
@@ -236,13 +406,15 @@ export async function startOpcuaSim(opts: OpcuaSimOptions = {}): Promise<OpcuaSi
   let server: OPCUAServer | undefined;
   let vars = new Map<string, { v: UAVariable; d: VarDef | { dataType: DataType; array?: boolean } }>();
   let extraVars: UAVariable[] = [];
+  /** Adds one variable to the running address space (set by boot). */
+  let addDef: (d: VarDef) => void = () => {};
   let timer: NodeJS.Timeout | undefined;
   let ticks = 0;
   let stopped = false;
 
   const serverCm = new OPCUACertificateManager({
     rootFolder: join(pkiDir, 'server'),
-    automaticallyAcceptUnknownCertificate: true,
+    automaticallyAcceptUnknownCertificate: opts.rejectUnknownClients !== true,
   });
   const userCm = new OPCUACertificateManager({
     rootFolder: join(pkiDir, 'users'),
@@ -316,6 +488,7 @@ export async function startOpcuaSim(opts: OpcuaSimOptions = {}): Promise<OpcuaSi
         nodeId: `s=${d.path}`,
         dataType: d.dataType,
         valueRank: d.array ? 1 : -1,
+        ...(d.array ? { arrayDimensions: [(d.initial as unknown[]).length] } : {}),
         description: d.unit ? `${d.description} [${d.unit}]` : d.description,
         minimumSamplingInterval: 0,
         accessLevel: 'CurrentRead | CurrentWrite',
@@ -324,6 +497,42 @@ export async function startOpcuaSim(opts: OpcuaSimOptions = {}): Promise<OpcuaSi
       v.setValueFromSource(makeVariant(d, model.values.get(d.path)), StatusCodes.Good, now);
       vars.set(d.path, { v, d });
     }
+    // Types/ and Line/: fixed values (kept across restarts once set with setValue).
+    for (const f of LINE_FOLDERS) {
+      const parts = f.path.split('.');
+      const parentPath = parts.slice(0, -1).join('.');
+      const parent = parentPath ? folders.get(parentPath) : undefined;
+      folders.set(
+        f.path,
+        ns.addObject({
+          organizedBy: parent ? undefined : objectsFolder,
+          componentOf: parent,
+          browseName: parts[parts.length - 1] as string,
+          nodeId: f.nodeId,
+          typeDefinition: 'FolderType',
+        }),
+      );
+    }
+    addDef = (d: VarDef) => {
+      const parts = d.path.split('.');
+      const parent = folders.get(parts.slice(0, -1).join('.')) ?? folderFor(parts.slice(0, -1));
+      const v = ns.addVariable({
+        componentOf: parent,
+        browseName: parts[parts.length - 1] as string,
+        nodeId: d.nodeId ?? `s=${d.path}`,
+        dataType: d.dataType,
+        valueRank: d.array ? 1 : -1,
+        ...(d.array ? { arrayDimensions: [(d.initial as unknown[]).length] } : {}),
+        description: d.unit ? `${d.description} [${d.unit}]` : d.description,
+        minimumSamplingInterval: 0,
+        accessLevel: 'CurrentRead | CurrentWrite',
+        userAccessLevel: 'CurrentRead | CurrentWrite',
+      });
+      const value = model.values.has(d.path) ? model.values.get(d.path) : d.initial;
+      v.setValueFromSource(makeVariant(d, value), StatusCodes.Good, new Date());
+      vars.set(d.path, { v, d });
+    };
+    for (const d of [...TYPE_VARIABLES, ...LINE_VARIABLES]) addDef(d);
     extraVars = [];
     if (extra > 0) {
       const folder = ns.addObject({ organizedBy: objectsFolder, browseName: 'Extra', nodeId: 's=Extra' });
@@ -354,7 +563,8 @@ export async function startOpcuaSim(opts: OpcuaSimOptions = {}): Promise<OpcuaSi
     model.step(now);
     ticks += 1;
     for (const [path, { v, d }] of vars) {
-      if (path.startsWith('Extra.')) continue;
+      // Only the plant's variables move; Types/, Line/ and Extra/ have their own values.
+      if (!model.values.has(path) || !PLANT_PATHS.has(path)) continue;
       const value = model.values.get(path);
       v.setValueFromSource(makeVariant(d, value), StatusCodes.Good, now);
     }
@@ -398,6 +608,15 @@ export async function startOpcuaSim(opts: OpcuaSimOptions = {}): Promise<OpcuaSi
     },
     advance(n = 1) {
       for (let i = 0; i < n; i++) tick();
+    },
+    addVariable(path, dataType, value) {
+      if (vars.has(path)) throw new Error(`the simulator already has a variable "${path}"`);
+      addDef({ path, dataType, initial: value, description: 'added at runtime' });
+    },
+    async trustClient(file) {
+      const raw = readFileSync(file);
+      const der = raw.includes('-----BEGIN') ? Buffer.from(new X509Certificate(raw).raw) : raw;
+      await serverCm.trustCertificate(der);
     },
     async restart() {
       stopTicks();

@@ -71,6 +71,46 @@ describe('receiver', () => {
     await r?.close();
   });
 
+  it('lists each record that arrived again, with the batch that brought it first', async () => {
+    r = await startReceiver({ keep_records: false });
+    await post(r, batch(1, 2, ['a', 'b']));
+    await post(r, batch(3, 5, ['c', 'b', 'c']));
+    expect(r.stats().duplicate_records).toBe(2);
+    expect(r.duplicates().map((d) => [d.id, d.batch_id, d.first_batch_id])).toEqual([
+      ['b', 'gw:central:3-5', 'gw:central:1-2'],
+      ['c', 'gw:central:3-5', 'gw:central:3-5'],
+    ]);
+    expect(r.duplicates()[0]?.record.signal).toBe('lyon.press1.pressure');
+    const res = await request(`${r.url}/_recv/duplicates?path=/v1/batches`);
+    expect(((await res.body.json()) as unknown[]).length).toBe(2);
+    r.resetData();
+    expect(r.duplicates()).toEqual([]);
+  });
+
+  it('slows only the named batch, and sends Location and any Retry-After text with a status fault', async () => {
+    r = await startReceiver();
+    r.setFaults({ slow_ms: 600, slow_only_batch: 'gw:central:1-1' });
+    const t0 = Date.now();
+    const [slow, fast] = await Promise.all([
+      post(r, batch(1, 1, ['a'])).then((x) => ({ ...x, ms: Date.now() - t0 })),
+      post(r, batch(2, 2, ['b'])).then((x) => ({ ...x, ms: Date.now() - t0 })),
+    ]);
+    expect(slow.status).toBe(200);
+    expect(fast.status).toBe(200);
+    expect(slow.ms).toBeGreaterThanOrEqual(550);
+    expect(fast.ms).toBeLessThan(slow.ms);
+    r.setFaults({
+      clear: true,
+      status: 307,
+      location: 'https://new.example.com/in',
+      retry_after: '99999999',
+    });
+    const moved = await post(r, batch(3, 3, ['c']));
+    expect(moved.status).toBe(307);
+    expect(moved.headers.location).toBe('https://new.example.com/in');
+    expect(moved.headers['retry-after']).toBe('99999999');
+  });
+
   it('accepts a valid batch, de-duplicates batch ids and record ids per path, and reports it', async () => {
     r = await startReceiver();
     expect(r.port).toBeGreaterThan(0);

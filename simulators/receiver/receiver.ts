@@ -39,12 +39,16 @@ export interface FaultCommand {
   count?: number;
   /** ... or for this long (ms); until cleared when neither is given. */
   for_ms?: number;
-  /** Retry-After header sent with the status fault: seconds, or an HTTP date. */
+  /** Retry-After header sent with the status fault: seconds, or an HTTP date (any text is sent as given). */
   retry_after?: number | string;
+  /** Location header sent with the status fault (for 3xx redirects). */
+  location?: string;
   /** Apply the status fault only to the batch with this id (others are accepted). */
   only_batch?: string;
   /** Delay every batch answer by this many ms (0 removes). */
   slow_ms?: number;
+  /** Apply slow_ms only to the batch with this id (others are answered at once); null removes. */
+  slow_only_batch?: string | null;
   /** Destroy the socket of the next N batch requests (true: all, until cleared; 0/false removes). */
   reset?: number | boolean;
   /** Answer 400 to batches containing any of these record ids. */
@@ -106,6 +110,18 @@ export interface ReceivedBatch {
   at: number;
 }
 
+/** A record whose id had already arrived in an earlier accepted batch (or earlier in the same batch). */
+export interface DuplicateRecord {
+  id: string;
+  path: string;
+  /** The batch that carried it again, and the batch that carried it first. */
+  batch_id: string;
+  first_batch_id: string;
+  at: number;
+  /** The record as it came the second time (kept even with keep_records false: duplicates are few). */
+  record: WireRecord;
+}
+
 /** One batch request and how it was answered (status 0: the connection was reset on purpose). */
 export interface RequestLogEntry {
   at: number;
@@ -115,8 +131,16 @@ export interface RequestLogEntry {
 }
 
 export interface ActiveFaults {
-  status?: { code: number; remaining?: number; until?: number; retry_after?: string; only_batch?: string };
+  status?: {
+    code: number;
+    remaining?: number;
+    until?: number;
+    retry_after?: string;
+    location?: string;
+    only_batch?: string;
+  };
   slow_ms?: number;
+  slow_only_batch?: string;
   reset?: { remaining?: number };
   reject_records?: string[];
   reject_if?: { signal?: string; type?: string };
@@ -130,6 +154,8 @@ export interface Receiver {
   records(path?: string): WireRecord[];
   /** Every accepted batch request (including duplicates), in arrival order. */
   batches(path?: string): ReceivedBatch[];
+  /** Records that arrived again under a new batch id, in order (the first 1,000), to find out why. */
+  duplicates(path?: string): DuplicateRecord[];
   /** Every batch request with its answer, in order (the last 10,000). */
   requests(path?: string): RequestLogEntry[];
   /** Headers of the last batch request on a path (for auth checks in tests; not exposed over HTTP). */
@@ -148,7 +174,8 @@ export interface Receiver {
 interface PathState {
   stats: PathStats;
   batchIds: Set<string>;
-  ids: Set<string>;
+  /** Record id -> the batch id that brought it first. */
+  ids: Map<string, string>;
   records: WireRecord[];
 }
 
@@ -169,6 +196,7 @@ class ReceiverImpl implements Receiver {
   #paths = new Map<string, PathState>();
   #batches: ReceivedBatch[] = [];
   #requestLog: RequestLogEntry[] = [];
+  #duplicates: DuplicateRecord[] = [];
   #lastHeaders = new Map<string, http.IncomingHttpHeaders>();
   #faults: ActiveFaults = {};
   #stats!: ReceiverStats;
@@ -266,6 +294,10 @@ class ReceiverImpl implements Receiver {
     return this.#batches.filter((b) => path === undefined || b.path === path);
   }
 
+  duplicates(path?: string): DuplicateRecord[] {
+    return this.#duplicates.filter((d) => path === undefined || d.path === path);
+  }
+
   requests(path?: string): RequestLogEntry[] {
     return this.#requestLog.filter((b) => path === undefined || b.path === path);
   }
@@ -295,12 +327,17 @@ class ReceiverImpl implements Receiver {
       if (f.count !== undefined) s.remaining = f.count;
       if (f.for_ms !== undefined) s.until = Date.now() + f.for_ms;
       if (f.retry_after !== undefined) s.retry_after = String(f.retry_after);
+      if (f.location !== undefined) s.location = f.location;
       if (f.only_batch !== undefined) s.only_batch = f.only_batch;
       this.#faults.status = s;
     }
     if (f.slow_ms !== undefined) {
       if (f.slow_ms > 0) this.#faults.slow_ms = f.slow_ms;
       else delete this.#faults.slow_ms;
+    }
+    if (f.slow_only_batch !== undefined) {
+      if (f.slow_only_batch === null) delete this.#faults.slow_only_batch;
+      else this.#faults.slow_only_batch = f.slow_only_batch;
     }
     if (f.reset !== undefined) {
       if (f.reset === true) this.#faults.reset = {};
@@ -315,6 +352,7 @@ class ReceiverImpl implements Receiver {
     this.#paths.clear();
     this.#batches = [];
     this.#requestLog = [];
+    this.#duplicates = [];
     this.#lastHeaders.clear();
     this.#resetStats();
   }
@@ -377,7 +415,7 @@ class ReceiverImpl implements Receiver {
   #path(name: string): PathState {
     let p = this.#paths.get(name);
     if (!p) {
-      p = { stats: emptyPathStats(), batchIds: new Set(), ids: new Set(), records: [] };
+      p = { stats: emptyPathStats(), batchIds: new Set(), ids: new Map(), records: [] };
       this.#paths.set(name, p);
     }
     return p;
@@ -423,7 +461,9 @@ class ReceiverImpl implements Receiver {
     }
 
     const raw = await this.#readBody(req);
-    if (this.#faults.slow_ms) await new Promise((r) => setTimeout(r, this.#faults.slow_ms));
+    if (raw !== undefined && this.#faults.slow_ms && this.#slowFor(raw)) {
+      await new Promise((r) => setTimeout(r, this.#faults.slow_ms));
+    }
     if (raw === undefined) {
       this.#reply(res, 413, { error: 'body too large' }, { connection: 'close' });
       return undefined;
@@ -443,8 +483,9 @@ class ReceiverImpl implements Receiver {
     else if (sf && (sf.only_batch === undefined || sf.only_batch === batchId)) {
       if (sf.remaining !== undefined && --sf.remaining <= 0) delete this.#faults.status;
       this.#stats.faults_fired.status += 1;
-      const headers: Record<string, string> =
-        sf.retry_after !== undefined ? { 'retry-after': sf.retry_after } : {};
+      const headers: Record<string, string> = {};
+      if (sf.retry_after !== undefined) headers['retry-after'] = sf.retry_after;
+      if (sf.location !== undefined) headers.location = sf.location;
       this.#reply(res, sf.code, { error: `injected fault: HTTP ${sf.code}` }, headers);
       return batchId;
     }
@@ -498,12 +539,23 @@ class ReceiverImpl implements Receiver {
     ps.stats.batches += 1;
     let fresh = 0;
     for (const r of batch.records) {
-      if (ps.ids.has(r.id)) {
+      const first = ps.ids.get(r.id);
+      if (first !== undefined) {
         this.#stats.duplicate_records += 1;
         ps.stats.duplicate_records += 1;
+        if (this.#duplicates.length < 1000) {
+          this.#duplicates.push({
+            id: r.id,
+            path: pathName,
+            batch_id: batch.batch_id,
+            first_batch_id: first,
+            at: now,
+            record: r,
+          });
+        }
         continue;
       }
-      ps.ids.add(r.id);
+      ps.ids.set(r.id, batch.batch_id);
       fresh += 1;
       if (this.#keep) ps.records.push(r);
     }
@@ -518,6 +570,14 @@ class ReceiverImpl implements Receiver {
     });
     this.#reply(res, 200, { status: 'accepted', batch_id: batch.batch_id, records: fresh });
     return batchId;
+  }
+
+  /** Whether the slow fault applies to this body (all batches, or only the one named by slow_only_batch). */
+  #slowFor(raw: Buffer): boolean {
+    const only = this.#faults.slow_only_batch;
+    if (only === undefined) return true;
+    // The batch id sits near the start of a contract body; a cheap search is enough for a fault filter.
+    return raw.subarray(0, 4096).includes(`"batch_id":${JSON.stringify(only)}`);
   }
 
   #invalid(res: http.ServerResponse, problem: string, batchId: string | undefined): string | undefined {
@@ -551,6 +611,9 @@ class ReceiverImpl implements Receiver {
     }
     if (route === 'GET /_recv/batches') {
       return this.#replyControl(res, 200, this.batches(url.searchParams.get('path') ?? undefined));
+    }
+    if (route === 'GET /_recv/duplicates') {
+      return this.#replyControl(res, 200, this.duplicates(url.searchParams.get('path') ?? undefined));
     }
     if (route === 'GET /_recv/faults') return this.#replyControl(res, 200, this.faults());
     if (route === 'POST /_recv/reset') {

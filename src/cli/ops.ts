@@ -1,10 +1,13 @@
 // Operator commands that talk to a running daemon through its admin socket: status, queue stats,
 // quarantine and dead-letter handling. They never open the journal themselves (LevelDB allows one process).
+// Every failure (no daemon, a refused argument, a cut answer) is a message on stderr and a non-zero exit;
+// text from receivers and devices goes through `printable` in every human form.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { AdminClientError, type AdminTarget, adminCall } from '../health/admin-client.js';
+import { AdminClientError, type AdminTarget, adminCall, adminExport } from '../health/admin-client.js';
 import type { StatusDocument } from '../health/status-document.js';
+import { printable } from './printable.js';
 
 export const DEFAULT_CONFIG = '/etc/plantgate/plant.yaml';
 
@@ -29,62 +32,113 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-export function formatStatus(s: StatusDocument): string {
-  const lines: string[] = [];
-  lines.push(
-    `plantgate ${s.version} on ${s.gateway.id} (${s.gateway.site}): ${s.status.toUpperCase()}, up ${s.uptime_s} s`,
-  );
-  for (const r of s.reasons) lines.push(`  ! ${r}`);
-  lines.push('');
-  lines.push('Sources');
-  for (const [id, src] of Object.entries(s.sources)) {
-    const age = src.last_sample_age_s === undefined ? 'never' : `${src.last_sample_age_s} s ago`;
-    lines.push(
-      `  ${pad(id, 16)} ${pad(src.type, 10)} ${pad(src.state, 13)} last sample ${pad(age, 12)} ${src.rate_per_s}/s  received ${src.received}, quarantined ${src.quarantined}`,
-    );
-  }
-  lines.push('');
-  lines.push('Sinks');
+/** Shorthand: escaped for the terminal. */
+const p = printable;
+
+function sinkLines(s: Pick<StatusDocument, 'sinks'>): string[] {
+  const lines: string[] = ['Sinks'];
   for (const [id, k] of Object.entries(s.sinks)) {
     const l = k.ledger;
     const dropped = Object.values(l.dropped).reduce((a, b) => a + b, 0);
     lines.push(
-      `  ${pad(id, 16)} ${pad(k.state, 10)} backlog ${k.backlog}${k.oldest_unacked_age_s !== undefined ? ` (oldest ${k.oldest_unacked_age_s} s)` : ''}  delivered ${l.delivered}, dead-lettered ${l.dead_lettered}, dropped ${dropped}  ledger ${l.balanced ? 'balanced' : 'NOT BALANCED'}`,
+      `  ${pad(p(id), 16)} ${pad(p(k.state), 10)} backlog ${k.backlog}${k.oldest_unacked_age_s !== undefined ? ` (oldest ${k.oldest_unacked_age_s} s)` : ''}  delivered ${l.delivered}, dead-lettered ${l.dead_lettered}, dropped ${dropped}  ledger ${l.balanced ? 'balanced' : 'NOT BALANCED'}`,
     );
-    if (k.last_error) lines.push(`  ${pad('', 16)} last error: ${k.last_error}`);
+    if (k.last_error) lines.push(`  ${pad('', 16)} last error: ${p(k.last_error)}`);
+    else if (k.past_error) lines.push(`  ${pad('', 16)} past error: ${p(k.past_error)}`);
   }
-  lines.push('');
+  return lines;
+}
+
+function storeLines(s: Pick<StatusDocument, 'journal' | 'quarantine' | 'dead_letters'>): string[] {
+  const lines: string[] = [];
   lines.push(
-    `Journal: ${s.journal.records} records, ${(s.journal.bytes / 1048576).toFixed(1)} MiB of ${(s.journal.max_bytes / 1048576).toFixed(0)} MiB (${s.journal.when_full})${s.journal.blocked ? ', BLOCKED' : ''}`,
+    `Journal: ${s.journal.records} records, ${(s.journal.bytes / 1048576).toFixed(1)} MiB of ${(s.journal.max_bytes / 1048576).toFixed(0)} MiB (${p(s.journal.when_full)})${s.journal.blocked ? ', BLOCKED' : ''}`,
   );
   const q = Object.entries(s.quarantine.held_by_reason)
-    .map(([r, n]) => `${r} ${n}`)
+    .map(([r, n]) => `${p(r)} ${n}`)
     .join(', ');
   lines.push(
     `Quarantine: ${s.quarantine.held} held${q ? ` (${q})` : ''}; ${s.quarantine.total} ever, ${s.quarantine.replayed} replayed, ${s.quarantine.purged} purged`,
   );
   lines.push(`Dead letters: ${s.dead_letters.batches} batches, ${s.dead_letters.records} records`);
-  const p = s.ledger.pipeline;
+  return lines;
+}
+
+export function formatStatus(s: StatusDocument): string {
+  const lines: string[] = [];
   lines.push(
-    `Pipeline ledger: received ${p.received} = ingested ${p.ingested} + quarantined ${p.quarantined} (${p.balanced ? 'balanced' : 'NOT BALANCED'})`,
+    `plantgate ${p(s.version)} on ${p(s.gateway.id)} (${p(s.gateway.site)}): ${s.status.toUpperCase()}, up ${s.uptime_s} s`,
+  );
+  for (const r of s.reasons) lines.push(`  ! ${p(r)}`);
+  lines.push('');
+  lines.push('Sources');
+  for (const [id, src] of Object.entries(s.sources)) {
+    const age = src.last_sample_age_s === undefined ? 'never' : `${src.last_sample_age_s} s ago`;
+    lines.push(
+      `  ${pad(p(id), 16)} ${pad(p(src.type), 10)} ${pad(p(src.state), 13)} last sample ${pad(age, 12)} ${src.rate_per_s}/s  received ${src.received}, quarantined ${src.quarantined}`,
+    );
+  }
+  lines.push('');
+  lines.push(...sinkLines(s));
+  lines.push('');
+  lines.push(...storeLines(s));
+  const pl = s.ledger.pipeline;
+  lines.push(
+    `Pipeline ledger: received ${pl.received} = ingested ${pl.ingested} + quarantined ${pl.quarantined} (${pl.balanced ? 'balanced' : 'NOT BALANCED'})`,
   );
   return lines.join('\n');
 }
 
-export async function opsCommand(
-  configFile: string,
-  action: string,
-  args: {
-    json?: boolean;
-    reason?: string;
-    ids?: number[];
-    all?: boolean;
-    id?: number;
-    batch?: string;
-    sink?: string;
-    limit?: number;
-  },
-): Promise<number> {
+type QueueStats = Pick<
+  StatusDocument,
+  'status' | 'reasons' | 'journal' | 'sinks' | 'quarantine' | 'dead_letters'
+>;
+
+/** `queue stats` for people: the backlog part of `status`. */
+export function formatQueueStats(s: QueueStats): string {
+  const lines: string[] = [];
+  if (s.status) lines.push(`Overall: ${s.status.toUpperCase()}`);
+  for (const r of s.reasons ?? []) lines.push(`  ! ${p(r)}`);
+  if (lines.length > 0) lines.push('');
+  lines.push(...storeLines(s));
+  lines.push(`Journal sequence: ${s.journal.first_seq}..${s.journal.last_seq}`);
+  lines.push('');
+  lines.push(...sinkLines(s));
+  return lines.join('\n');
+}
+
+interface ListedEntry {
+  id: number;
+  at: number;
+  source: { id: string };
+  reason: string;
+  detail: string;
+}
+
+interface ListedLetter {
+  batch_id: string;
+  sink: string;
+  at: string;
+  status?: number;
+  error: string;
+  records: number;
+}
+
+export interface OpsArgs {
+  json?: boolean;
+  reason?: string;
+  source?: string;
+  ids?: number[];
+  all?: boolean;
+  id?: number;
+  batch?: string;
+  sink?: string;
+  limit?: number;
+  after?: string | number;
+}
+
+/** Exit codes: 0 done, 1 failed (no daemon, the daemon failed, an incomplete answer), 2 refused argument. */
+export async function opsCommand(configFile: string, action: string, args: OpsArgs): Promise<number> {
   let target: AdminTarget;
   try {
     target = adminTarget(configFile);
@@ -93,122 +147,136 @@ export async function opsCommand(
     return 2;
   }
   try {
-    switch (action) {
-      case 'status': {
-        const s = (await adminCall(target, 'GET', '/status')) as StatusDocument;
-        out(args.json ? JSON.stringify(s, null, 2) : formatStatus(s));
-        return s.status === 'failing' ? 1 : 0;
-      }
-      case 'queue stats': {
-        out(JSON.stringify(await adminCall(target, 'GET', '/queue/stats'), null, 2));
-        return 0;
-      }
-      case 'quarantine list': {
-        const qs = new URLSearchParams();
-        if (args.reason) qs.set('reason', args.reason);
-        qs.set('limit', String(args.limit ?? 50));
-        const r = (await adminCall(target, 'GET', `/quarantine?${qs}`)) as {
-          entries: Array<{ id: number; at: number; source: { id: string }; reason: string; detail: string }>;
-          summary: { held: number; by_reason: Record<string, number> };
-        };
-        if (args.json) out(JSON.stringify(r, null, 2));
-        else {
-          out(`${r.summary.held} entries in quarantine`);
-          for (const e of r.entries) {
-            out(
-              `${pad(String(e.id), 8)} ${new Date(e.at).toISOString()}  ${pad(e.source.id, 14)} ${pad(e.reason, 16)} ${e.detail}`,
-            );
-          }
-        }
-        return 0;
-      }
-      case 'quarantine show': {
-        out(JSON.stringify(await adminCall(target, 'GET', `/quarantine/show?id=${args.id}`), null, 2));
-        return 0;
-      }
-      case 'quarantine export': {
-        const qs = args.reason ? `?reason=${encodeURIComponent(args.reason)}` : '';
-        await adminCall(target, 'GET', `/quarantine/export${qs}`, undefined, (line) =>
-          out(JSON.stringify(line)),
-        );
-        return 0;
-      }
-      case 'quarantine replay': {
-        const res = (await adminCall(target, 'POST', '/quarantine/replay', sel(args), (line) => {
-          const p = (line as { progress?: { done: number; replayed: number } }).progress;
-          if (p) process.stderr.write(`replaying: ${p.done} done, ${p.replayed} replayed\n`);
-        })) as { result: unknown };
-        out(JSON.stringify(res.result ?? res, null, 2));
-        return 0;
-      }
-      case 'quarantine purge': {
-        out(JSON.stringify(await adminCall(target, 'POST', '/quarantine/purge', sel(args))));
-        return 0;
-      }
-      case 'dead-letters list': {
-        const qs = args.sink ? `?sink=${encodeURIComponent(args.sink)}` : '';
-        const r = (await adminCall(target, 'GET', `/dead-letters${qs}`)) as {
-          dead_letters: Array<{
-            batch_id: string;
-            sink: string;
-            at: string;
-            status?: number;
-            error: string;
-            records: number;
-          }>;
-        };
-        if (args.json) out(JSON.stringify(r, null, 2));
-        else {
-          out(`${r.dead_letters.length} dead-lettered batches`);
-          for (const l of r.dead_letters)
-            out(`${l.batch_id}  ${l.at}  HTTP ${l.status ?? '-'}  ${l.records} records  ${l.error}`);
-        }
-        return 0;
-      }
-      case 'dead-letters replay': {
-        const res = (await adminCall(
-          target,
-          'POST',
-          '/dead-letters/replay',
-          { batch_id: args.batch, all: args.all, sink: args.sink },
-          (line) => {
-            const p = (line as { progress?: { replayed: number; failed: number } }).progress;
-            if (p)
-              process.stderr.write(`replaying dead letters: ${p.replayed} delivered, ${p.failed} failed\n`);
-          },
-        )) as { result?: { failed: number } };
-        out(JSON.stringify(res.result ?? res, null, 2));
-        return res.result && res.result.failed > 0 ? 1 : 0;
-      }
-      case 'dead-letters purge': {
-        out(
-          JSON.stringify(
-            await adminCall(target, 'POST', '/dead-letters/purge', {
-              batch_id: args.batch,
-              all: args.all,
-              sink: args.sink,
-            }),
-          ),
-        );
-        return 0;
-      }
-      default:
-        process.stderr.write(`plantgate: unknown action ${action}\n`);
-        return 2;
-    }
+    return await run(target, action, args);
   } catch (err) {
     if (err instanceof AdminClientError) {
-      process.stderr.write(`plantgate: ${err.message}\n`);
-      return err.status === 401 ? 1 : 1;
+      process.stderr.write(`plantgate ${action}: ${p(err.message)}\n`);
+      return err.status === 400 || err.status === 404 ? 2 : 1;
     }
     throw err;
   }
 }
 
-function sel(args: { reason?: string; ids?: number[]; all?: boolean }): {
-  reason?: string;
-  ids?: number[];
-  all?: boolean;
-} {
-  return { reason: args.reason, ids: args.ids, all: args.all };
+async function run(target: AdminTarget, action: string, args: OpsArgs): Promise<number> {
+  switch (action) {
+    case 'status': {
+      const s = (await adminCall(target, 'GET', '/status')) as StatusDocument;
+      out(args.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      return s.status === 'failing' ? 1 : 0;
+    }
+    case 'queue stats': {
+      const s = (await adminCall(target, 'GET', '/queue/stats')) as QueueStats;
+      out(args.json ? JSON.stringify(s, null, 2) : formatQueueStats(s));
+      return 0;
+    }
+    case 'quarantine list': {
+      const qs = new URLSearchParams();
+      if (args.reason !== undefined) qs.set('reason', args.reason);
+      if (args.source !== undefined) qs.set('source', args.source);
+      if (args.limit !== undefined) qs.set('limit', String(args.limit));
+      if (args.after !== undefined) qs.set('after', String(args.after));
+      const r = (await adminCall(target, 'GET', `/quarantine?${qs}`)) as {
+        entries: ListedEntry[];
+        next?: number;
+        summary: { held: number; held_by_reason: Record<string, number> };
+      };
+      if (args.json) {
+        out(JSON.stringify(r, null, 2));
+        return 0;
+      }
+      out(`${r.summary.held} entries in quarantine`);
+      for (const e of r.entries) {
+        out(
+          `${pad(String(e.id), 8)} ${new Date(e.at).toISOString()}  ${pad(p(e.source.id), 14)} ${pad(p(e.reason), 16)} ${p(e.detail)}`,
+        );
+      }
+      if (r.next !== undefined) out(`more: add --after ${r.next}`);
+      return 0;
+    }
+    case 'quarantine show': {
+      out(JSON.stringify(await adminCall(target, 'GET', `/quarantine/show?id=${args.id}`), null, 2));
+      return 0;
+    }
+    case 'quarantine export': {
+      const q = new URLSearchParams();
+      if (args.reason !== undefined) q.set('reason', args.reason);
+      if (args.source !== undefined) q.set('source', args.source);
+      const r = await adminExport(target, `/quarantine/export?${q}`, process.stdout);
+      // The count goes to stderr, so stdout stays pure NDJSON; an empty export is said, not silent.
+      process.stderr.write(
+        r.lines === 0
+          ? `exported 0 entries: the quarantine holds none${args.reason ? ` with reason ${args.reason}` : ''}\n`
+          : `exported ${r.lines} entries\n`,
+      );
+      return 0;
+    }
+    case 'quarantine replay': {
+      const res = (await adminCall(target, 'POST', '/quarantine/replay', sel(args), (line) => {
+        const pr = (line as { progress?: { done: number; replayed: number } }).progress;
+        if (pr) process.stderr.write(`replaying: ${pr.done} done, ${pr.replayed} replayed\n`);
+      })) as { result?: unknown };
+      if (!res?.result) throw new AdminClientError('the daemon sent no replay result');
+      out(JSON.stringify(res.result, null, 2));
+      return 0;
+    }
+    case 'quarantine purge': {
+      out(JSON.stringify(await adminCall(target, 'POST', '/quarantine/purge', sel(args))));
+      return 0;
+    }
+    case 'dead-letters list': {
+      const qs = new URLSearchParams();
+      if (args.sink !== undefined) qs.set('sink', args.sink);
+      if (args.limit !== undefined) qs.set('limit', String(args.limit));
+      if (args.after !== undefined) qs.set('after', String(args.after));
+      const r = (await adminCall(target, 'GET', `/dead-letters?${qs}`)) as {
+        dead_letters: ListedLetter[];
+        next?: string;
+        summary?: { batches: number; records: number };
+      };
+      if (args.json) {
+        out(JSON.stringify(r, null, 2));
+        return 0;
+      }
+      out(`${r.summary?.batches ?? r.dead_letters.length} dead-lettered batches`);
+      for (const l of r.dead_letters)
+        out(`${p(l.batch_id)}  ${p(l.at)}  HTTP ${l.status ?? '-'}  ${l.records} records  ${p(l.error)}`);
+      if (r.next !== undefined) out(`more: add --after ${p(r.next)}`);
+      return 0;
+    }
+    case 'dead-letters replay': {
+      const res = (await adminCall(
+        target,
+        'POST',
+        '/dead-letters/replay',
+        { batch_id: args.batch, all: args.all || undefined, sink: args.sink },
+        (line) => {
+          const pr = (line as { progress?: { replayed: number; failed: number } }).progress;
+          if (pr)
+            process.stderr.write(`replaying dead letters: ${pr.replayed} delivered, ${pr.failed} failed\n`);
+        },
+      )) as { result?: { failed: number } };
+      if (!res?.result) throw new AdminClientError('the daemon sent no replay result');
+      out(JSON.stringify(res.result, null, 2));
+      return res.result.failed > 0 ? 1 : 0;
+    }
+    case 'dead-letters purge': {
+      out(
+        JSON.stringify(
+          await adminCall(target, 'POST', '/dead-letters/purge', {
+            batch_id: args.batch,
+            all: args.all || undefined,
+            sink: args.sink,
+          }),
+        ),
+      );
+      return 0;
+    }
+    default:
+      process.stderr.write(`plantgate: unknown action ${action}\n`);
+      return 2;
+  }
+}
+
+function sel(args: OpsArgs): { reason?: string; source?: string; ids?: number[]; all?: true } {
+  return { reason: args.reason, source: args.source, ids: args.ids, all: args.all ? true : undefined };
 }

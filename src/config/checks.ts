@@ -44,13 +44,22 @@ export interface SourceSignals {
 
 const where = (input: CheckInput, path: Path) => `${path.join('.')}, line ${input.lineOf(path)}`;
 
-/** Runs every cross-field check; also returns the declarations it computed (for summaries). */
-export function crossCheck(input: CheckInput): { issues: PathIssue[]; signals: SourceSignals[] } {
+/**
+ * Runs every cross-field check; also returns the declarations it computed (for summaries) and warnings:
+ * things that are valid but probably not what the engineer meant (printed by check-config, logged at start,
+ * never a reason to refuse the file). An adapter's `check` marks a warning with `severity: 'warning'`.
+ */
+export function crossCheck(input: CheckInput): {
+  issues: PathIssue[];
+  signals: SourceSignals[];
+  warnings: PathIssue[];
+} {
   const issues: PathIssue[] = [];
+  const warnings: PathIssue[] = [];
   uniqueIds(input, 'sources', 'source', input.rawIds?.sources ?? input.sources.map((s) => s?.id), issues);
   uniqueIds(input, 'sinks', 'sink', input.rawIds?.sinks ?? input.sinks.map((s) => s?.id), issues);
   uniqueEvents(input, issues);
-  const signals = declare(input, issues);
+  const signals = declare(input, issues, warnings);
   signalNames(input, signals, issues);
   signalSpecs(signals, issues);
   pipelineSpecs(signals, issues);
@@ -64,7 +73,7 @@ export function crossCheck(input: CheckInput): { issues: PathIssue[]; signals: S
     input.events.every((e) => e !== undefined),
     issues,
   );
-  return { issues, signals };
+  return { issues, signals, warnings };
 }
 
 function uniqueIds(
@@ -125,7 +134,7 @@ function explicitEventId(input: CheckInput, i: number): string | undefined {
   return e.id === `${e.type}:${e.subject}` ? undefined : e.id;
 }
 
-function declare(input: CheckInput, issues: PathIssue[]): SourceSignals[] {
+function declare(input: CheckInput, issues: PathIssue[], warnings: PathIssue[]): SourceSignals[] {
   const out: SourceSignals[] = [];
   input.sources.forEach((source, index) => {
     if (!source) return;
@@ -133,8 +142,13 @@ function declare(input: CheckInput, issues: PathIssue[]): SourceSignals[] {
     if (!def) return;
     try {
       out.push({ index, source, declarations: def.declarations(source) });
-      for (const p of def.check?.(source) ?? [])
-        issues.push({ path: ['sources', index, ...p.path], message: p.message });
+      for (const p of def.check?.(source) ?? []) {
+        const severity = (p as { severity?: string }).severity;
+        (severity === 'warning' ? warnings : issues).push({
+          path: ['sources', index, ...p.path],
+          message: p.message,
+        });
+      }
     } catch (err) {
       issues.push({
         path: ['sources', index],

@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adapters } from '../../adapters/index.js';
 import { buildJsonSchema, checkConfigCommand, schemaCommand } from './commands.js';
+import { parseEnvFile } from './env-file.js';
 import { captureOutput, Scratch } from './test-support.js';
 
 const VALID = `gateway:
@@ -101,6 +102,76 @@ describe('checkConfigCommand', () => {
       expect(none.stderr).toBe(
         `${file}: source "gen-1" is a generator source, which has no plan to print.\n`,
       );
+    });
+  });
+});
+
+describe('check-config on a workstation and as the service (issues 11.25, 18.8, 18.4)', () => {
+  const WITH_SECRET = VALID.replace(
+    '    url: http://127.0.0.1:9/batches\n',
+    '    url: http://127.0.0.1:9/batches\n    auth: { bearer_env: PG_TEST_CENTRAL_TOKEN }\n',
+  );
+
+  it('--no-secrets checks everything else and says in the summary which secrets it did not check', async () => {
+    const file = await scratch.write('secrets.yaml', WITH_SECRET);
+    const strict = await captureOutput(() => checkConfigCommand(file, {}));
+    expect(strict.value).toBe(78);
+    expect(strict.stderr).toContain('environment variable PG_TEST_CENTRAL_TOKEN is not set');
+    const out = await captureOutput(() => checkConfigCommand(file, { noSecrets: true }));
+    expect(out.value).toBe(0);
+    expect(out.stdout).toBe(
+      `${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks; secrets not checked (--no-secrets): 1 reference (env:PG_TEST_CENTRAL_TOKEN)\n`,
+    );
+    const broken = await scratch.write(
+      'broken.yaml',
+      WITH_SECRET.replace('  timezone: UTC', '  timezone: Mars'),
+    );
+    expect((await captureOutput(() => checkConfigCommand(broken, { noSecrets: true }))).value).toBe(78);
+  });
+
+  it('--env-file reads the service environment file as systemd does', async () => {
+    const file = await scratch.write('secrets.yaml', WITH_SECRET);
+    const env = await scratch.write(
+      'plantgate.env',
+      '# secrets\n; also a comment\n\nPG_TEST_CENTRAL_TOKEN="value with spaces"\n',
+    );
+    const out = await captureOutput(() => checkConfigCommand(file, { envFile: env }));
+    expect(out.stderr).toBe('');
+    expect(out.value).toBe(0);
+    const missing = await captureOutput(() => checkConfigCommand(file, { envFile: `${env}.nope` }));
+    expect(missing.value).toBe(78);
+    expect(missing.stderr).toBe(`${env}.nope: cannot read the environment file: it does not exist\n`);
+    const bad = await scratch.write('bad.env', 'export PG_TEST_CENTRAL_TOKEN=x\n');
+    const badOut = await captureOutput(() => checkConfigCommand(file, { envFile: bad }));
+    expect(badOut.value).toBe(78);
+    expect(badOut.stderr).toContain(`${bad}:1: expected NAME=VALUE`);
+    expect(badOut.stderr).not.toContain('=x');
+  });
+
+  it('prints warnings with their position, counts them in the summary, and still returns 0', async () => {
+    const file = await scratch.write(
+      'warn.yaml',
+      VALID.replace('      - name: test.line2.temp', '      - name: test.line2.temp\n        unit: F'),
+    );
+    const out = await captureOutput(() => checkConfigCommand(file, {}));
+    expect(out.value).toBe(0);
+    expect(out.stderr).toBe(
+      `${file}:18:15 sources.1.signals.0.unit: warning: "F" is the farad (capacitance) in UCUM; for degrees Fahrenheit write "[degF]"\n`,
+    );
+    expect(out.stdout).toBe(`${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks, 1 warning\n`);
+  });
+});
+
+describe('parseEnvFile', () => {
+  it('reads KEY=VALUE lines, quotes, comments and continuations; names the line of a bad one', () => {
+    expect(parseEnvFile('A=1\n# c\nB = "two words"\nC=\'x\'\nD=a\\\nb\n', 'f')).toEqual({
+      ok: true,
+      vars: { A: '1', B: 'two words', C: 'x', D: 'ab' },
+    });
+    expect(parseEnvFile('A=1\nnot a line\n', 'f')).toEqual({
+      ok: false,
+      message:
+        'f:2: expected NAME=VALUE (a variable name of letters, digits and "_"); systemd would ignore this line',
     });
   });
 });

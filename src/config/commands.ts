@@ -1,5 +1,6 @@
 // The `check-config` and `schema` commands: a one-line summary or every problem as
 // FILE:LINE:COL key.path: message, with the exit codes systemd and CI rely on (0 valid, 78 invalid).
+import { readEnvFile } from './env-file.js';
 import { buildJsonSchema, jsonSchemaText } from './json-schema.js';
 import { formatIssue, loadConfig } from './load.js';
 import { adapterFor } from './schema.js';
@@ -12,11 +13,29 @@ const EXIT_CONFIG = 78;
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-export async function checkConfigCommand(
-  file: string,
-  opts: { plan?: string | undefined } = {},
-): Promise<number> {
-  const res = await loadConfig(file);
+export interface CheckConfigOptions {
+  plan?: string | undefined;
+  /** Everything but the resolution of secrets (a workstation without the plant's secrets). */
+  noSecrets?: boolean | undefined;
+  /** KEY=VALUE file read on top of the environment, as systemd's EnvironmentFile= (the service's view). */
+  envFile?: string | undefined;
+}
+
+export async function checkConfigCommand(file: string, opts: CheckConfigOptions = {}): Promise<number> {
+  let env: NodeJS.ProcessEnv = process.env;
+  if (opts.envFile !== undefined) {
+    const read = await readEnvFile(opts.envFile);
+    if (!read.ok) {
+      process.stderr.write(`${read.message}\n`);
+      return EXIT_CONFIG;
+    }
+    // As under systemd, the file's values win over the caller's environment.
+    env = { ...process.env, ...read.vars };
+  }
+  const res = await loadConfig(file, { env, skipSecrets: opts.noSecrets === true });
+  // Warnings: valid, but probably not meant. Printed, never a reason to refuse the file.
+  for (const w of res.warnings ?? [])
+    process.stderr.write(`${formatIssue({ ...w, message: `warning: ${w.message}` })}\n`);
   if (!res.ok) {
     for (const i of res.issues) process.stderr.write(`${formatIssue(i)}\n`);
     process.stderr.write(`${file}: invalid: ${plural(res.issues.length, 'problem')}; nothing was started.\n`);
@@ -34,7 +53,12 @@ export async function checkConfigCommand(
     plural(config.events.length, 'event'),
     plural(config.sinks.length, 'sink'),
   ];
-  process.stdout.write(`${file}: OK: ${parts.join(', ')}\n`);
+  if (res.warnings.length > 0) parts.push(plural(res.warnings.length, 'warning'));
+  const unchecked = res.secretsNotChecked.length;
+  const secretsNote = opts.noSecrets
+    ? `; secrets not checked (--no-secrets): ${unchecked === 0 ? 'none referenced' : `${plural(unchecked, 'reference')} (${res.secretsNotChecked.join(', ')})`}`
+    : '';
+  process.stdout.write(`${file}: OK: ${parts.join(', ')}${secretsNote}\n`);
 
   if (opts.plan !== undefined) {
     const source = config.sources.find((s) => s.id === opts.plan);

@@ -2,6 +2,7 @@
 // the sentence. Each case changes one line of a valid generator config, so line numbers stay readable.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { valueDepthProblem } from './depth.js';
 import { formatIssue, loadConfig, parseConfig } from './load.js';
 import { Secret } from './primitives.js';
 import { sourceTypes } from './schema.js';
@@ -71,6 +72,8 @@ describe('a valid config', () => {
       max_bytes: 1024 ** 3,
       when_full: 'drop_oldest',
       commit_interval: 0,
+      quarantine: { max_bytes: 64 * 1024 ** 2, max_age: 30 * 86_400_000, when_full: 'drop_oldest' },
+      dead_letters: { max_bytes: 256 * 1024 ** 2, when_full: 'drop_oldest' },
     });
     expect(c.health).toEqual({
       listen: { host: '127.0.0.1', port: 9464 },
@@ -155,7 +158,7 @@ describe('broken configs: every problem at FILE:LINE:COL key.path with a sentenc
     expect(await problems(text)).toEqual(
       [
         'plant.yaml:4:3 gateway.time_zone: unknown key "time_zone"; did you mean "timezone"?',
-        'plant.yaml:6:3 storage.polling: unknown key "polling"; allowed keys here: dir, max_bytes, max_age, when_full, commit_interval',
+        'plant.yaml:6:3 storage.polling: unknown key "polling"; allowed keys here: dir, max_bytes, max_age, when_full, commit_interval, quarantine, dead_letters',
         // The missing timezone is reported at the gateway mapping, its nearest existing parent.
         'plant.yaml:2:3 gateway.timezone: missing required key (IANA time zone of the site, e.g. "Europe/Paris"; sources that send local time are read in it)',
       ].sort(byPosition),
@@ -490,3 +493,99 @@ function byPosition(a: string, b: string): number {
   const [lb = 0, cb = 0] = pos(b);
   return la - lb || ca - cb;
 }
+
+describe('deep nesting (issue 11.20)', () => {
+  it('unclosed flow brackets thousands deep: a located error, not a stack overflow', async () => {
+    const lines = await problems(variant('  site: test', `  site: ${'['.repeat(5000)}1${']'.repeat(5000)}`));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^plant\.yaml:3:\d+: the configuration is nested more than 64 levels deep here/);
+    expect(lines[0]).not.toMatch(/Maximum call stack|internal error/);
+  });
+
+  it('runaway block indentation: located at the first line indented too far', async () => {
+    let text = `${BASE}extra:\n`;
+    for (let i = 0; i < 1000; i++) text += `${' '.repeat(i + 1)}k${i}:\n`;
+    const lines = await problems(text);
+    expect(lines).toHaveLength(1);
+    const at = BASE.split('\n').length + 1 + 256; // "extra:" then the line indented 257 columns
+    expect(lines[0]).toMatch(
+      new RegExp(`^plant\\.yaml:${at}:257: this line is indented more than 256 columns`),
+    );
+  });
+
+  it('aliases cannot build deep values past the alias limit, and the value check locates what gets through', async () => {
+    const anchors = Array.from({ length: 10 }, (_, i) => `    a${i + 1}: &a${i + 1} [[[[[[[*a${i}]]]]]]]`);
+    const text = BASE.replace(
+      '  site: test',
+      ['  site: test', '  chain:', '    a0: &a0 [1]', ...anchors].join('\n'),
+    );
+    const lines = await problems(text);
+    expect(lines).toEqual([
+      'plant.yaml:1:1: cannot read the YAML: Excessive alias count indicates a resource exhaustion attack',
+    ]);
+    let deep: unknown = 1;
+    for (let i = 0; i < 70; i++) deep = { k: deep };
+    expect(valueDepthProblem({ gateway: deep })?.path).toEqual(['gateway', ...Array(64).fill('k')]);
+    expect(valueDepthProblem({ gateway: { a: [1, { b: 2 }] } })).toBeUndefined();
+  });
+
+  it('nesting within the limit is judged by the schema as usual', async () => {
+    const lines = await problems(variant('  site: test', `  site: ${'['.repeat(60)}1${']'.repeat(60)}`));
+    expect(lines).toEqual(['plant.yaml:3:9 gateway.site: expected text, got a list']);
+  });
+});
+
+describe('unit hints (issue 18.4)', () => {
+  it('degC and friends are errors that suggest Cel or [degF]', async () => {
+    expect(await problems(variant('        unit: Cel', '        unit: degC'))).toEqual([
+      'plant.yaml:13:15 sources.0.signals.0.unit: unknown unit "degC"; did you mean "Cel"?',
+    ]);
+    expect(await problems(variant('        unit: Cel', '        unit: "°F"'))).toEqual([
+      'plant.yaml:13:15 sources.0.signals.0.unit: unknown unit "°F"; did you mean "[degF]"?',
+    ]);
+  });
+
+  it('F (farad) and C (coulomb) load, with a located warning naming the temperature unit', async () => {
+    for (const [unit, hint] of [
+      ['F', '"F" is the farad (capacitance) in UCUM; for degrees Fahrenheit write "[degF]"'],
+      ['C', '"C" is the coulomb (electric charge) in UCUM; for degrees Celsius write "Cel"'],
+    ] as const) {
+      const r = await parseConfig(variant('        unit: Cel', `        unit: ${unit}`), {
+        file: 'plant.yaml',
+        baseDir: scratch.dir,
+        env: ENV,
+      });
+      expect(r.ok).toBe(true);
+      expect((r.warnings ?? []).map(formatIssue)).toEqual([
+        `plant.yaml:13:15 sources.0.signals.0.unit: ${hint}`,
+      ]);
+    }
+  });
+});
+
+describe('skipSecrets (check-config --no-secrets, issue 11.25)', () => {
+  it('checks everything but the secrets, and lists the references it did not resolve', async () => {
+    const r = await parseConfig(BASE, {
+      file: 'plant.yaml',
+      baseDir: scratch.dir,
+      env: {},
+      skipSecrets: true,
+    });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.secretsNotChecked).toEqual(['env:TEST_TOKEN']);
+    const bad = await parseConfig(variant('    url: http://127.0.0.1:9/batches', '    url: nope'), {
+      file: 'plant.yaml',
+      baseDir: scratch.dir,
+      env: {},
+      skipSecrets: true,
+    });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.issues.map((i) => i.path)).toEqual(['sinks.0.url']);
+    // A reference that is not a variable name is still an error without secrets.
+    const pasted = await parseConfig(
+      variant('    auth: { bearer_env: TEST_TOKEN }', '    auth: { bearer_env: "abc def" }'),
+      { file: 'plant.yaml', baseDir: scratch.dir, env: {}, skipSecrets: true },
+    );
+    expect(pasted.ok).toBe(false);
+  });
+});

@@ -5,7 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isAlias, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { eventConfigSchema } from '../events/config.js';
+import { adminSocketProblem } from '../health/admin-server.js';
 import { type CheckInput, crossCheck, type Path, type SourceSignals } from './checks.js';
+import { isStackOverflow, lexicalDepthProblem, MAX_NESTING, valueDepthProblem } from './depth.js';
 import { configErrorMap, describeAt, KEY_MESSAGE_SEPARATOR, MISSING_KEY } from './messages.js';
 import { YamlPositions } from './positions.js';
 import {
@@ -19,6 +21,7 @@ import {
 } from './schema.js';
 import { resolveReferences } from './secrets.js';
 import { gatewaySchema } from './sections.js';
+import { unitWarning } from './units.js';
 
 export interface ConfigIssue {
   /** The file as the caller named it. */
@@ -40,12 +43,21 @@ export type LoadResult =
       file: string;
       /** What each source declares (same order as config.sources), for the pipeline and summaries. */
       signals: SourceSignals[];
+      /** Valid but probably not meant (`unit: F`): check-config prints them, the daemon logs them. */
+      warnings: ConfigIssue[];
+      /** Secret references left unresolved because of `skipSecrets` (`env:NAME`, `file:/path`). */
+      secretsNotChecked: string[];
     }
-  | { ok: false; issues: ConfigIssue[] };
+  | { ok: false; issues: ConfigIssue[]; warnings?: ConfigIssue[] };
 
 export interface LoadOptions {
   /** Environment used for `*_env` secrets; defaults to process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Check everything except that secrets resolve (`check-config --no-secrets`, on a workstation without the
+   * plant's secrets). The resulting config has no secret values: never start a daemon from it.
+   */
+  skipSecrets?: boolean;
 }
 
 /** `FILE:LINE:COL key.path: message` (without the path when the issue is about the whole file). */
@@ -73,7 +85,13 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     };
   }
   const absolute = resolve(file);
-  return parseConfig(text, { file, baseDir: dirname(absolute), absolutePath: absolute, env: opts.env });
+  return parseConfig(text, {
+    file,
+    baseDir: dirname(absolute),
+    absolutePath: absolute,
+    env: opts.env,
+    skipSecrets: opts.skipSecrets,
+  });
 }
 
 export interface ParseOptions {
@@ -84,6 +102,7 @@ export interface ParseOptions {
   /** Absolute path reported on success; default `<baseDir>/<file name>`. */
   absolutePath?: string;
   env?: NodeJS.ProcessEnv | undefined;
+  skipSecrets?: boolean | undefined;
 }
 
 /** Same as loadConfig for text already in memory (tests, reload from a socket). */
@@ -92,13 +111,24 @@ export async function parseConfig(text: string, opts: ParseOptions): Promise<Loa
     return await parse(text, opts);
   } catch (err) {
     // A bug here must not look like a crash of the daemon on a bad file; report it with its cause.
-    const message = `internal error while checking the configuration: ${err instanceof Error ? err.message : String(err)}`;
+    const message = isStackOverflow(err)
+      ? `the configuration is nested too deeply to check (more than plantgate's limit of ${MAX_NESTING} levels); look for unclosed brackets, runaway indentation or a chain of aliases`
+      : `internal error while checking the configuration: ${err instanceof Error ? err.message : String(err)}`;
     return { ok: false, issues: [{ file: opts.file, line: 1, col: 1, path: '', message }] };
   }
 }
 
 async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
   const { file } = opts;
+  // Before the (recursive) parser: nesting past the limit is a located error, never a stack overflow.
+  const lexical = lexicalDepthProblem(text);
+  if (lexical) {
+    const lc = new LineCounter();
+    lc.addNewLine(0);
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+    const p = lc.linePos(lexical.offset ?? 0);
+    return { ok: false, issues: [{ file, line: p.line, col: p.col, path: '', message: lexical.message }] };
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
   const pos = new YamlPositions(doc, lineCounter);
@@ -123,11 +153,15 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
   try {
     raw = doc.toJS({ maxAliasCount: 1000 });
   } catch (err) {
-    return {
-      ok: false,
-      issues: [issue([], `cannot read the YAML: ${err instanceof Error ? err.message : String(err)}`)],
-    };
+    const why = isStackOverflow(err)
+      ? `it is nested too deeply (plantgate accepts at most ${MAX_NESTING} levels; look for a chain of aliases)`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    return { ok: false, issues: [issue([], `cannot read the YAML: ${why}`)] };
   }
+  const deep = valueDepthProblem(raw);
+  if (deep) return { ok: false, issues: [issue(deep.path ?? [], deep.message)] };
   if (raw === null || raw === undefined) {
     return {
       ok: false,
@@ -162,8 +196,14 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
     : partial(raw, (p) => pos.locate(p).line);
   const checked = crossCheck(input);
   for (const ci of checked.issues) issues.push(issue(ci.path, ci.message));
+  const warnings = [...checked.warnings, ...unitWarnings(raw)].map((w) => issue(w.path, w.message));
 
-  const ctx = { env: opts.env ?? process.env, baseDir: opts.baseDir };
+  const secretsNotChecked: string[] = [];
+  const ctx = {
+    env: opts.env ?? process.env,
+    baseDir: opts.baseDir,
+    ...(opts.skipSecrets ? { skipSecrets: true, skipped: secretsNotChecked } : {}),
+  };
   if (parsed.success) {
     for (const ri of await resolveReferences(parsed.data, ctx)) issues.push(issue(ri.path, ri.message));
     const socket = parsed.data.admin.socket;
@@ -176,6 +216,12 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
           `the admin socket path "${socket}" is ${Buffer.byteLength(socket)} bytes long; Unix sockets allow at most 107, so set admin.socket to a shorter path`,
         ),
       );
+    }
+    // A regular file (or anything but a socket) at that path is refused, never deleted; the daemon refuses it too.
+    const socketProblem = adminSocketProblem(socket);
+    if (socketProblem) {
+      const written = (raw as { admin?: { socket?: unknown } }).admin?.socket !== undefined;
+      issues.push(issue(written ? ['admin', 'socket'] : ['storage', 'dir'], socketProblem));
     }
   } else {
     for (const [section, items] of [
@@ -190,13 +236,34 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
     }
   }
 
-  if (issues.length > 0 || !parsed.success) return { ok: false, issues: sortIssues(issues) };
+  if (issues.length > 0 || !parsed.success)
+    return { ok: false, issues: sortIssues(issues), warnings: sortIssues(warnings) };
   return {
     ok: true,
     config: parsed.data,
     file: opts.absolutePath ?? resolve(opts.baseDir, basename(file)),
     signals: checked.signals,
+    warnings: sortIssues(warnings),
+    secretsNotChecked,
   };
+}
+
+/** `unit`/`canonical_unit` values that are valid UCUM but almost surely a mistake (F, C), wherever they are. */
+function unitWarnings(raw: unknown): Array<{ path: Path; message: string }> {
+  const out: Array<{ path: Path; message: string }> = [];
+  const stack: Array<{ v: unknown; path: Path }> = [{ v: raw, path: [] }];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop() as { v: unknown; path: Path };
+    if (typeof v !== 'object' || v === null) continue;
+    for (const [k, x] of Object.entries(v)) {
+      const p = [...path, Array.isArray(v) ? Number(k) : k];
+      if ((k === 'unit' || k === 'canonical_unit') && typeof x === 'string') {
+        const w = unitWarning(x);
+        if (w) out.push({ path: p, message: w });
+      } else stack.push({ v: x, path: p });
+    }
+  }
+  return out;
 }
 
 function basename(file: string): string {
@@ -250,6 +317,8 @@ function syntaxIssue(e: YAMLError, text: string, pos: YamlPositions, file: strin
     const m = /^("[^"\n]*"|'[^'\n]*'|[^:\n]+?)\s*:/.exec(text.slice(e.pos[0]));
     const key = m?.[1]?.replace(/^["']|["']$/g, '') ?? 'this key';
     message = `key "${key}" appears twice in the same mapping; keep one of them`;
+  } else if (/Maximum call stack size exceeded/.test(e.message)) {
+    message = `the YAML is nested too deeply here for the parser (plantgate accepts at most ${MAX_NESTING} levels); look for unclosed brackets or runaway indentation`;
   } else if (e.code === 'TAB_AS_INDENT') {
     message = 'YAML syntax error: tabs are not allowed for indentation; indent with spaces';
   }

@@ -86,8 +86,8 @@ describe('resolveReferences (the generic rule)', () => {
     expect(secretOf(cfg.auth, 'api_key')?.reveal()).toBe(SECRET);
     expect(cfg.auth.api_key_file).toBe(`${scratch.dir}/api.key`);
     expect(secretOf(cfg, 'password')?.reveal()).toBe(SECRET);
-    // Not a secret: only made absolute.
-    expect(cfg.description_file).toBe(`${scratch.dir}/notes.txt`);
+    // Not a secret and not a listed file key: left as written (paths are an explicit list, not a suffix rule).
+    expect(cfg.description_file).toBe('notes.txt');
     expect(secretOf(cfg, 'description')).toBeUndefined();
   });
 
@@ -95,12 +95,15 @@ describe('resolveReferences (the generic rule)', () => {
     const cfg = {
       url: 'https://x/',
       pki_dir: 'pki',
+      // An OPC UA browse path ends in _path but is no file: it must reach the adapter as written.
+      signals: [{ browse_path: 'Objects/1:Line/1:Press' }],
       tls: { ca_file: 'ca.pem' },
       auth: { cert_file: '/nonexistent/user.pem', key_file: '/nonexistent/user.key' },
     };
     const issues = await resolveReferences(cfg, { env: {}, baseDir: scratch.dir }, ['sources', 2]);
     expect(cfg.url).toBe('https://x/');
     expect(cfg.pki_dir).toBe(`${scratch.dir}/pki`);
+    expect(cfg.signals[0]?.browse_path).toBe('Objects/1:Line/1:Press');
     expect(issues).toEqual([
       {
         path: ['sources', 2, 'tls', 'ca_file'],

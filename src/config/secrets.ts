@@ -10,8 +10,9 @@
 //   - the resolved value is put next to the reference under `X` as a `Secret` (e.g. `auth.bearer_env:
 //     CENTRAL_TOKEN` gives `auth.bearer: Secret`), the reference itself stays for messages. Components read
 //     it with `secretOf(cfg.auth, 'bearer')`; a Secret prints as "[redacted]" everywhere;
-//   - relative `dir`, `socket`, `*_dir`, `*_file` and `*_path` values become absolute against the directory
-//     of the config file; `ca_file`, `cert_file` and `key_file` must be readable files.
+//   - relative values of the file keys listed in PATH_KEYS (`dir`, `socket`, `pki_dir`, `ca_file`, ...) and of
+//     secret `*_file` references become absolute against the directory of the config file; `ca_file`,
+//     `cert_file` and `key_file` must be readable files.
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
@@ -27,6 +28,12 @@ export interface ResolveContext {
   env: NodeJS.ProcessEnv;
   /** Directory relative file names start from (the config file's directory). */
   baseDir: string;
+  /**
+   * `check-config --no-secrets`: check that references are well formed but not that they resolve; each one
+   * left unresolved is noted in `skipped` (`env:NAME`, `file:/abs/path`) and gets no value.
+   */
+  skipSecrets?: boolean;
+  skipped?: string[];
 }
 
 export type SecretResult = { ok: true; secret: Secret } | { ok: false; message: string };
@@ -49,6 +56,10 @@ export async function resolveSecret(ref: SecretRef, ctx: ResolveContext): Promis
           'expected the name of an environment variable (letters, digits and "_", e.g. CENTRAL_TOKEN), not the secret itself',
       };
     }
+    if (ctx.skipSecrets) {
+      ctx.skipped?.push(`env:${ref.name}`);
+      return { ok: true, secret: new Secret('', `env:${ref.name} (not checked)`) };
+    }
     const v = ctx.env[ref.name];
     if (v === undefined)
       return { ok: false, message: `environment variable ${ref.name} is not set; ${SERVICE_ENV_HINT}` };
@@ -57,6 +68,10 @@ export async function resolveSecret(ref: SecretRef, ctx: ResolveContext): Promis
     return { ok: true, secret: new Secret(v, `env:${ref.name}`) };
   }
   const file = absolutePath(ref.name, ctx.baseDir);
+  if (ctx.skipSecrets) {
+    ctx.skipped?.push(`file:${file}`);
+    return { ok: true, secret: new Secret('', `file:${file} (not checked)`) };
+  }
   const problem = await fileProblem(file, 'secret file');
   if (problem) return { ok: false, message: problem };
   let text: string;
@@ -113,7 +128,19 @@ async function fileProblem(file: string, what: string): Promise<string | undefin
 const AUTH_KEY_RE = /^(auth|.+_auth|credentials)$/;
 const SECRET_BASE_RE = /(password|passphrase|token|bearer|secret)/;
 const REF_RE = /^(.+)_(env|file)$/;
-const PATH_KEY_RE = /^(dir|socket|.+_dir|.+_file|.+_path)$/;
+/**
+ * The keys whose values are file-system paths, made absolute against the config folder. An explicit list, never
+ * a suffix rule: `browse_path` (an OPC UA browse path) and other `*_path` values are not files. A component that
+ * adds a file key adds it here.
+ */
+const PATH_KEYS: ReadonlySet<string> = new Set([
+  'dir',
+  'socket',
+  'pki_dir',
+  'ca_file',
+  'cert_file',
+  'key_file',
+]);
 /** Certificate and key files: read by the component (TLS, OPC UA), checked here so a typo fails at load. */
 const PEM_FILE_RE = /^(ca|cert|key)_file$/;
 
@@ -169,7 +196,7 @@ export async function resolveReferences(
         else issues.push({ path: [...path, key], message: res.message });
         continue;
       }
-      if (PATH_KEY_RE.test(key) && !value.includes('://') && value !== '') {
+      if (PATH_KEYS.has(key) && !value.includes('://') && value !== '') {
         obj[key] = absolutePath(value, ctx.baseDir);
         if (pem) {
           const problem = await fileProblem(obj[key] as string, inTls ? 'TLS file' : 'certificate file');

@@ -38,6 +38,28 @@ export const gatewaySchema = z
   .strict()
   .describe('Identity of this gateway and site-wide rules.');
 
+/** The bound of the quarantine or of the dead letters: their own size and age, and what goes when full. */
+function keptBoundSchema(what: string, maxBytes: string, maxAge: string | undefined) {
+  return z
+    .object({
+      max_bytes: size
+        .prefault(maxBytes)
+        .describe(`Upper bound of the stored ${what} (default ${maxBytes}), e.g. "64MiB".`),
+      max_age: (maxAge === undefined ? duration.optional() : duration.prefault(maxAge)).describe(
+        maxAge === undefined
+          ? `Entries older than this are dropped and counted (e.g. "30d"); no limit when absent.`
+          : `Entries older than this are dropped and counted (default ${maxAge}); "0s" keeps them regardless of age.`,
+      ),
+      when_full: z
+        .enum(['drop_oldest', 'drop_newest'])
+        .default('drop_oldest')
+        .describe(
+          `At max_bytes: drop_oldest (default) drops the oldest ${what}; drop_newest keeps them and drops new ones. Either way counted.`,
+        ),
+    })
+    .strict();
+}
+
 export const storageSchema = z
   .object({
     dir: z
@@ -60,6 +82,16 @@ export const storageSchema = z
       .prefault('0ms')
       .describe(
         'Group commit: 0ms (default) starts the next synced write as soon as the previous one finished, taking everything that arrived meanwhile; a larger value starts writes at most that often (fewer fsyncs on slow disks, more latency).',
+      ),
+    quarantine: keptBoundSchema('quarantine entries', '64MiB', '30d')
+      .prefault({})
+      .describe(
+        'Bound of the quarantine (not counted in max_bytes): default 64MiB, 30d, drop_oldest. Dropped entries are counted on /status and /metrics.',
+      ),
+    dead_letters: keptBoundSchema('dead-letter batches', '256MiB', undefined)
+      .prefault({})
+      .describe(
+        'Bound of the dead letters (not counted in max_bytes): default 256MiB, no age limit, drop_oldest. The records of a dropped batch are counted dropped for its sink.',
       ),
   })
   .strict()

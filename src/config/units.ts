@@ -23,8 +23,52 @@ export function ucum(): UcumUtils {
   return utils;
 }
 
+/**
+ * The usual ways of writing degrees that are not UCUM. Checked before the library, whose own suggestions
+ * miss them ("degC" gets none) and which prints to the console on some of them (spaces).
+ */
+const TEMPERATURE_SPELLINGS: ReadonlyMap<string, string> = new Map([
+  ...[
+    'degC',
+    'deg C',
+    'degc',
+    'DegC',
+    'DEGC',
+    '°C',
+    '° C',
+    'C°',
+    'ºC',
+    'Celsius',
+    'celsius',
+    'cel',
+    'CEL',
+  ].map((u) => [u, 'Cel'] as const),
+  ...['°F', '° F', 'F°', 'ºF', 'deg F', 'degf', 'DegF', 'DEGF', 'Fahrenheit', 'fahrenheit', 'degF'].map(
+    (u) => [u, '[degF]'] as const,
+  ),
+]);
+
+/**
+ * Valid UCUM codes that are almost never what a controls engineer meant: `F` is the farad and `C` the
+ * coulomb, but they are written for Fahrenheit and Celsius. Not an error (a capacitance is possible), a
+ * warning with the likely code.
+ */
+const SUSPICIOUS_UNITS: ReadonlyMap<string, string> = new Map([
+  ['F', '"F" is the farad (capacitance) in UCUM; for degrees Fahrenheit write "[degF]"'],
+  ['C', '"C" is the coulomb (electric charge) in UCUM; for degrees Celsius write "Cel"'],
+]);
+
+/** A warning for a valid unit that is probably a mistake (`F`, `C`), else undefined. */
+export function unitWarning(unit: string): string | undefined {
+  return SUSPICIOUS_UNITS.get(unit);
+}
+
 /** Returns undefined when `unit` is a valid UCUM code, else a sentence saying what to write instead. */
 export function checkUnit(unit: string): string | undefined {
+  const spelled = TEMPERATURE_SPELLINGS.get(unit);
+  if (spelled) return `unknown unit "${unit}"; did you mean "${spelled}"?`;
+  if (/\s/.test(unit))
+    return `unknown unit "${unit}": UCUM codes contain no spaces (e.g. "Cel", "[degF]", "kg/h", "m3/h")`;
   const res = utils.validateUnitString(unit, true);
   if (res.status === 'valid') return undefined;
   const suggestion = res.ucumCode && res.ucumCode !== unit ? res.ucumCode : suggestFromMessages(res.msg);

@@ -1,7 +1,7 @@
 // Backoff: the full-jitter bounds, the cap, Retry-After as a floor, and the attempt counter.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backoff, backoffDelay } from './backoff.js';
+import { Backoff, backoffDelay, MAX_TIMER_MS, retryDelay } from './backoff.js';
 
 describe('backoffDelay', () => {
   const opts = (r: number) => ({ initialMs: 500, maxMs: 60_000, random: () => r });
@@ -35,6 +35,49 @@ describe('backoffDelay', () => {
           const cap = Math.min(10_000, 100 * 2 ** n);
           expect(d).toBeGreaterThanOrEqual(ra ?? 0);
           expect(d).toBeLessThanOrEqual(Math.max(cap, ra ?? 0));
+        },
+      ),
+    );
+  });
+});
+
+describe('retryDelay', () => {
+  const opts = { initialMs: 500, probeMs: 1000, maxMs: 60_000 };
+
+  it('starts at initial, stops growing at the probe interval, jittered in [1, 1.5)', () => {
+    expect(retryDelay(1, opts, undefined, () => 0)).toBe(500);
+    expect(retryDelay(1, opts, undefined, () => 0.999)).toBe(749);
+    expect(retryDelay(2, opts, undefined, () => 0)).toBe(1000);
+    expect(retryDelay(50, opts, undefined, () => 0.999)).toBe(1499);
+    expect(retryDelay(100_000, opts, undefined, () => 0.5)).toBe(1250);
+  });
+
+  it('honours Retry-After as a floor up to max, in the seconds form, the date form and overflowing values', () => {
+    expect(retryDelay(1, opts, 7000, () => 0)).toBe(7000);
+    // 99999999 s, a far-future date and a value past Number range all wait retry.max, never an overflowed timer.
+    expect(retryDelay(1, opts, 99_999_999_000, () => 0)).toBe(60_000);
+    expect(retryDelay(1, opts, Date.parse('9999-12-31T23:59:59Z') - Date.now(), () => 0)).toBe(60_000);
+    expect(retryDelay(1, opts, Number.POSITIVE_INFINITY, () => 0)).toBe(60_000);
+    // Garbage and negative values never reach here as numbers (parseRetryAfter gives undefined); still harmless.
+    expect(retryDelay(1, opts, Number.NaN, () => 0)).toBe(500);
+    expect(retryDelay(1, opts, -5000, () => 0)).toBe(500);
+  });
+
+  it('never hands a timer more than 2^31-1 ms, whatever max says', () => {
+    expect(retryDelay(1, { ...opts, maxMs: 10 ** 12 }, 10 ** 12, () => 0)).toBe(MAX_TIMER_MS);
+  });
+
+  it('stays within [min(probe, initial*2^(n-1)), max(Retry-After up to max, 1.5x that)] for any input', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 500 }),
+        fc.double({ min: 0, max: 0.9999999, noNaN: true }),
+        fc.option(fc.integer({ min: 0, max: 10 ** 9 }), { nil: undefined }),
+        (n, r, ra) => {
+          const d = retryDelay(n, opts, ra, () => r);
+          const base = Math.min(1000, 500 * 2 ** (n - 1));
+          expect(d).toBeGreaterThanOrEqual(Math.min(base, 60_000));
+          expect(d).toBeLessThanOrEqual(Math.max(1.5 * base, Math.min(ra ?? 0, 60_000)));
         },
       ),
     );

@@ -1,5 +1,40 @@
-// Retry delays for a failing batch: exponential backoff with full jitter, so many gateways coming back after
-// a central outage do not retry in lock-step; a server's Retry-After is a floor, never cut short.
+// Retry delays: `retryDelay` paces a failing sink's probes (backoff from `initial` up to the probe interval, with
+// jitter so many gateways coming back after a central outage do not retry in lock-step; a receiver's Retry-After
+// is a floor up to `retry.max`); `Backoff` is the plain exponential backoff with full jitter for local retries.
+
+/** The longest delay Node's timers take: a longer one fires after 1 ms (a hot loop), so every delay is cut to it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface RetryDelayOptions {
+  initialMs: number;
+  /** The delay stops growing at this (then 1 to 1.5 times it, jittered). */
+  probeMs: number;
+  /** The longest wait: a Retry-After above it is clamped to it. */
+  maxMs: number;
+}
+
+/**
+ * Delay before the next probe of a sink that has failed `failures` (>= 1) times in a row: min(probeMs,
+ * initialMs * 2^(failures-1)), times a jitter factor in [1, 1.5) and never above maxMs; a Retry-After raises it,
+ * but only up to maxMs (a huge or far-future Retry-After is clamped, never handed to a timer as is).
+ */
+export function retryDelay(
+  failures: number,
+  opts: RetryDelayOptions,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
+  const n = Math.max(0, failures - 1);
+  const base = Math.min(opts.probeMs, opts.initialMs * 2 ** Math.min(n, 60));
+  const jittered = Math.min(Math.floor(base * (1 + 0.5 * random())), Math.max(opts.maxMs, base));
+  let delay = jittered;
+  if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
+    delay = Math.max(delay, Math.ceil(Math.min(retryAfterMs, opts.maxMs)));
+  } else if (retryAfterMs === Number.POSITIVE_INFINITY) {
+    delay = Math.max(delay, opts.maxMs);
+  }
+  return Math.min(Math.max(0, delay), MAX_TIMER_MS);
+}
 
 export interface BackoffOptions {
   initialMs: number;

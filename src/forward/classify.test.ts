@@ -1,6 +1,6 @@
 // The HTTP outcome table of the wire contract: which answers acknowledge, which are retried, which dead-letter.
 import { describe, expect, it } from 'vitest';
-import { classifyHttpOutcome, parseRetryAfter } from './classify.js';
+import { classifyHttpOutcome, maskUrl, parseRetryAfter } from './classify.js';
 
 function errorWithCode(code: string, message = code, nested = false): Error {
   const inner = Object.assign(new Error(message), { code });
@@ -19,14 +19,31 @@ describe('classifyHttpOutcome', () => {
     expect(o).toMatchObject({ ok: false, retryable: true, status });
   });
 
-  it.each([400, 401, 403, 404, 405, 410, 411, 413, 415, 422, 451, 501, 100, 301, 304])(
-    'gives up on %i',
+  it.each([400, 401, 403, 404, 405, 410, 411, 413, 415, 422, 451, 501, 100])('gives up on %i', (status) => {
+    const o = classifyHttpOutcome({ status, body: '{"error":"bad record"}' });
+    expect(o).toMatchObject({ ok: false, retryable: false, status });
+    expect(!o.ok && o.error).toContain(`HTTP ${status}`);
+  });
+
+  it.each([301, 302, 303, 307, 308])(
+    'retries a %i redirect as a configuration problem naming the Location (masked)',
     (status) => {
-      const o = classifyHttpOutcome({ status, body: '{"error":"bad record"}' });
-      expect(o).toMatchObject({ ok: false, retryable: false, status });
-      expect(!o.ok && o.error).toContain(`HTTP ${status}`);
+      const o = classifyHttpOutcome({
+        status,
+        headers: { location: 'https://new.example.com/ingest?api_key=s3cr3t&x=1' },
+      });
+      expect(o).toMatchObject({ ok: false, retryable: true, status, problem: 'redirect' });
+      expect(!o.ok && o.error).toContain('redirects to https://new.example.com/ingest?api_key=***&x=***');
+      expect(!o.ok && o.error).toMatch(/does not follow redirects/);
+      expect(!o.ok && o.error).not.toContain('s3cr3t');
     },
   );
+
+  it('says so when a redirect has no Location', () => {
+    const o = classifyHttpOutcome({ status: 302 });
+    expect(o).toMatchObject({ ok: false, retryable: true, problem: 'redirect' });
+    expect(!o.ok && o.error).toMatch(/no Location header/);
+  });
 
   it('puts the start of the error body into the message, cut to a bound', () => {
     const o = classifyHttpOutcome({ status: 400, body: `{"error":"${'x'.repeat(1000)}"}` });
@@ -100,5 +117,24 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('-5', now)).toBeUndefined();
     expect(parseRetryAfter('1.5', now)).toBeUndefined();
     expect(parseRetryAfter('soon', now)).toBeUndefined();
+  });
+
+  it('returns huge values as finite numbers (the forwarder clamps them to retry.max)', () => {
+    expect(parseRetryAfter('99999999', now)).toBe(99_999_999_000);
+    expect(parseRetryAfter('9'.repeat(400), now)).toBe(Number.MAX_SAFE_INTEGER);
+    const farDate = parseRetryAfter('Fri, 31 Dec 9999 23:59:59 GMT', now);
+    expect(farDate).toBeGreaterThan(2 ** 31);
+    expect(Number.isFinite(farDate)).toBe(true);
+  });
+});
+
+describe('maskUrl', () => {
+  it('masks query values and user info, and keeps the rest readable', () => {
+    expect(maskUrl('https://ingest.example.com/v1/batches?api_key=abc123&tenant=lyon')).toBe(
+      'https://ingest.example.com/v1/batches?api_key=***&tenant=***',
+    );
+    expect(maskUrl('https://u:p@ingest.example.com/v1')).toBe('https://***:***@ingest.example.com/v1');
+    expect(maskUrl('https://ingest.example.com/v1/batches')).toBe('https://ingest.example.com/v1/batches');
+    expect(maskUrl('/relative/path?token=abc')).toBe('/relative/path?***');
   });
 });

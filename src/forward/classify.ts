@@ -49,7 +49,9 @@ const TLS_CODES = new Set([
 
 /**
  * Parses a Retry-After header (delta seconds or an HTTP date) into milliseconds from `now`.
- * Undefined when absent or unreadable; a date in the past gives 0.
+ * Undefined when absent or unreadable (garbage, a negative number, a fraction); a date in the past gives 0.
+ * The value is not bounded here: a huge one (99999999 s, a date in the year 9999) comes back as is, always a
+ * finite number, and the forwarder clamps it to `retry.max` (Node's timers cannot wait more than ~24.8 days).
  */
 export function parseRetryAfter(
   value: string | string[] | undefined,
@@ -57,7 +59,7 @@ export function parseRetryAfter(
 ): number | undefined {
   const v = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!v) return undefined;
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (/^\d+$/.test(v)) return Math.min(Number(v) * 1000, Number.MAX_SAFE_INTEGER);
   // Only HTTP dates (they contain a day name or a comma), not arbitrary text Date.parse happens to accept.
   if (!/[A-Za-z]{3}/.test(v)) return undefined;
   const at = Date.parse(v);
@@ -95,9 +97,33 @@ function bodySnippet(body: string | undefined): string {
 }
 
 /**
+ * Masks what a URL may carry that is secret: user info and the values of query parameters
+ * (`https://h/p?api_key=***`). Used for every sink URL shown on /status or written to a log.
+ */
+export function maskUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // Not a URL: show no part that could be a secret.
+    return url.replace(/\?.*$/s, '?***');
+  }
+  if (u.username) u.username = '***';
+  if (u.password) u.password = '***';
+  if (u.search) {
+    const names = [...new URLSearchParams(u.search).keys()];
+    // Built by hand so the masks stay readable ("***", not "%2A%2A%2A").
+    u.search = names.length > 0 ? `?${names.map((n) => `${encodeURIComponent(n)}=***`).join('&')}` : '?***';
+  }
+  return u.toString();
+}
+
+/**
  * Classifies one attempt. 2xx: acknowledged. 408, 409, 425, 429, 5xx except 501, timeouts and network
- * errors: retryable (with the server's Retry-After when given). Other statuses (4xx, 501, and anything a
- * sink cannot interpret such as 1xx/3xx): permanent.
+ * errors: retryable (with the server's Retry-After when given). 3xx: redirects are not followed (a batch
+ * must not be re-POSTed somewhere the configuration does not name), but the batch is not the problem either:
+ * retryable, flagged as a configuration problem naming the Location. Other statuses (4xx, 501, 1xx):
+ * permanent.
  */
 export function classifyHttpOutcome(attempt: HttpAttempt, now: number = Date.now()): WriteOutcome {
   if ('error' in attempt) {
@@ -125,6 +151,18 @@ export function classifyHttpOutcome(attempt: HttpAttempt, now: number = Date.now
   }
   const { status } = attempt;
   if (status >= 200 && status < 300) return { ok: true, status, latency_ms: attempt.latency_ms ?? 0 };
+  if (status >= 300 && status < 400) {
+    const raw = attempt.headers?.location;
+    const location = Array.isArray(raw) ? raw[0] : raw;
+    const where = location ? ` to ${maskUrl(location)}` : ' (no Location header)';
+    return {
+      ok: false,
+      retryable: true,
+      status,
+      problem: 'redirect',
+      error: `the receiver redirects${where} (HTTP ${status}); plantgate does not follow redirects: set the sink's url to the new location`,
+    };
+  }
   const retryable = RETRYABLE_4XX.has(status) || (status >= 500 && status <= 599 && status !== 501);
   const error = `the receiver answered HTTP ${status}${bodySnippet(attempt.body)}`;
   if (!retryable) return { ok: false, retryable: false, status, error };

@@ -54,6 +54,24 @@ describe('httpSinkSchema', () => {
     expect(issues({ ...base, auth: { username: 'edge', password_file: '/etc/p' } })).toEqual([]);
   });
 
+  it('refuses credentials embedded in the URL and points to auth', () => {
+    for (const url of ['https://edge:s3cr3t@ingest.example.com/v1', 'https://token@ingest.example.com/v1']) {
+      const found = issues({ ...base, url }).join();
+      expect(found).toMatch(/^url: put no credentials in the URL: use auth/);
+      expect(found).not.toContain('s3cr3t');
+    }
+    // A query parameter is allowed (some APIs want one); it is masked wherever the URL is shown.
+    expect(issues({ ...base, url: 'https://ingest.example.com/v1?api_key=abc' })).toEqual([]);
+  });
+
+  it('takes an optional probe interval', () => {
+    expect(httpSinkSchema.parse({ ...base, retry: { probe_interval: '2s' } }).retry).toEqual({
+      initial: 500,
+      max: 60_000,
+      probe_interval: 2000,
+    });
+  });
+
   it('catches wrong URLs, unknown keys, bad limits and headers the sink owns', () => {
     expect(issues({ ...base, url: 'ftp://x/y' }).join()).toMatch(/^url: expected an http/);
     expect(issues({ ...base, url: 'not a url' }).join()).toMatch(/^url:/);

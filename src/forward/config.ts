@@ -4,17 +4,34 @@ import { z } from 'zod';
 import { componentId, duration, type Secret, size } from '../config/primitives.js';
 import { clientCertFields, requireCertKeyPair } from '../config/tls.js';
 
-const httpUrl = z.string().refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an http:// or https:// URL, e.g. "https://ingest.example.com/v1/batches"' },
-);
+const httpUrl = z
+  .string()
+  .refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected an http:// or https:// URL, e.g. "https://ingest.example.com/v1/batches"' },
+  )
+  .refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return u.username === '' && u.password === '';
+      } catch {
+        return true; // reported by the check above
+      }
+    },
+    {
+      // A secret in the URL would sit in the YAML in clear and travel into every place the URL is shown.
+      message:
+        'put no credentials in the URL: use auth (username with password_env or password_file, or bearer_env/bearer_file)',
+    },
+  );
 
 const RESERVED_HEADERS = new Set([
   'authorization',
@@ -73,7 +90,14 @@ export const httpSinkRetrySchema = z
       .describe('First retry delay (before jitter); doubles on each failure.'),
     max: duration
       .prefault('60s')
-      .describe('Longest retry delay (before jitter); a Retry-After from the server may exceed it.'),
+      .describe(
+        'Longest wait between two attempts: a Retry-After from the receiver is honoured up to this, and a longer one is clamped to it (and logged).',
+      ),
+    probe_interval: duration
+      .optional()
+      .describe(
+        'While the receiver keeps failing, only the oldest pending batch is retried, one request at a time, about every probe_interval (1 to 1.5 times it, jittered); the retry delay starts at initial and doubles up to it. Default 1s, or max when that is shorter. The first success sends every waiting batch at once.',
+      ),
   })
   .strict();
 
@@ -191,7 +215,7 @@ export const httpSinkSchema = z
     retry: httpSinkRetrySchema
       .prefault({})
       .describe(
-        'Exponential backoff with full jitter for retryable failures (408, 429, 5xx, network errors).',
+        'How retryable failures (408, 429, 5xx, network errors, redirects) are retried: one probe at a time, backing off from initial up to probe_interval, honouring Retry-After up to max.',
       ),
     auth: httpSinkAuthSchema
       .optional()

@@ -82,7 +82,12 @@ async function harness(
 
 function forwarderFor(
   h: Harness,
-  extra: { random?: () => number; env?: NodeJS.ProcessEnv; metrics?: ForwarderMetrics } = {},
+  extra: {
+    random?: () => number;
+    env?: NodeJS.ProcessEnv;
+    metrics?: ForwarderMetrics;
+    growth?: { sampleMs: number; windowMs: number };
+  } = {},
 ): Forwarder {
   const sink = new HttpSink({
     config: h.config,
@@ -100,6 +105,7 @@ function forwarderFor(
     log: h.log,
     ...(extra.random ? { random: extra.random } : {}),
     ...(extra.metrics ? { metrics: extra.metrics } : {}),
+    ...(extra.growth ? { growth: extra.growth } : {}),
   });
   h.forwarder = f;
   return f;
@@ -200,11 +206,15 @@ describe('Forwarder', () => {
     ]);
     await until(h, () => f.health().delivered_records === 50, 'the commit');
     expect(f.health()).toMatchObject({ state: 'connected', retries: 3, consecutive_failures: 0 });
-    expect(f.health().last_error).toMatch(/HTTP 503/);
+    // The 503s are history after the success: not the current error, but kept as past with their times.
+    const health = f.health();
+    expect(health.last_error).toBeUndefined();
+    expect(health.past_error?.error).toMatch(/HTTP 503/);
+    expect(health.past_error?.resolved_at).toBeGreaterThanOrEqual(health.past_error?.at ?? Number.NaN);
   });
 
   it('honours Retry-After on 429 as the least wait', async () => {
-    const h = await harness({ sink: { retry: { initial: '10ms', max: '50ms' } } });
+    const h = await harness({ sink: { retry: { initial: '10ms', max: '2s' } } });
     h.receiver.setFaults({ status: 429, count: 1, retry_after: 1 });
     await appendReadings(h.journal, 0, 5);
     const f = forwarderFor(h, { random: () => 0 });
@@ -214,6 +224,28 @@ describe('Forwarder', () => {
     expect(first?.status).toBe(429);
     expect(second?.status).toBe(200);
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('clamps a huge Retry-After to retry.max instead of spinning on an overflowed timer, and says so', async () => {
+    // 99999999 s overflows Node's 32-bit timer (it fires after 1 ms): before the clamp this was a hot loop.
+    for (const retryAfter of ['99999999', 'Fri, 31 Dec 9999 23:59:59 GMT']) {
+      const h = await harness({ sink: { retry: { initial: '10ms', max: '400ms' } } });
+      h.receiver.setFaults({ status: 429, count: 3, retry_after: retryAfter });
+      await appendReadings(h.journal, 0, 5);
+      const f = forwarderFor(h);
+      await f.start();
+      await until(h, () => h.receiver.stats().records === 5, `delivery after Retry-After ${retryAfter}`);
+      const reqs = h.receiver.requests();
+      expect(reqs.map((r) => r.status)).toEqual([429, 429, 429, 200]);
+      for (let i = 1; i < reqs.length; i++) {
+        // Each wait is retry.max (timers may fire a little early or late), never the 1 ms of an overflow.
+        expect((reqs[i]?.at ?? 0) - (reqs[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(350);
+      }
+      const clamped = h.logLines().filter((l) => /Retry-After.*retry\.max/.test(String(l.msg)));
+      expect(clamped.length).toBe(1); // logged once, not per request
+      expect(clamped[0]).toMatchObject({ level: 40, retry_max_ms: 400 });
+      await f.stop(0);
+    }
   });
 
   it('retries after connection resets', async () => {
@@ -247,6 +279,111 @@ describe('Forwarder', () => {
     await until(h, () => h.receiver.stats().records === 20, 'delivery after the outage');
     await until(h, () => f.health().state === 'connected' && f.health().backlog === 0, 'recovery');
     expect(h.receiver.stats().duplicate_records).toBe(0);
+  });
+
+  it('at default retry settings probes at most about once a second while down and resumes within 2 s of the return', async () => {
+    // Before: every pending batch waited out its own exponential backoff (up to 60 s), so the first success came
+    // 6.7-14.5 s after the receiver returned. Now one probe at a time, about every 1-1.5 s, the lowest batch first.
+    const h = await harness({
+      sink: { batch: { max_records: 10, max_wait: '30ms' }, retry: { initial: '500ms', max: '60s' } },
+    });
+    const attempts: number[] = [];
+    const metrics: ForwarderMetrics = {
+      attempt: () => attempts.push(Date.now()),
+      delivered: () => undefined,
+      deadLettered: () => undefined,
+      alarm: () => undefined,
+    };
+    const f = forwarderFor(h, { metrics });
+    await f.start();
+    let appended = 0;
+    const resumes: number[] = [];
+    const rates: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      await h.receiver.goDown();
+      const a = await appendReadings(h.journal, appended, 40);
+      appended += 40;
+      // The outage: 4 s from the first failure. Requests are counted from its second second on (the first one
+      // holds the failure itself and the quick first retry after `initial`); each later probe waits 1-1.5 s.
+      await until(h, () => f.health().consecutive_failures >= 1, 'the first failure');
+      const downFrom = Date.now();
+      await until(h, () => Date.now() - downFrom >= 4000, 'four seconds of outage', 10_000);
+      const during = attempts.filter((t) => t >= downFrom + 1000).length;
+      rates.push(during / ((Date.now() - downFrom - 1000) / 1000));
+      const upAt = Date.now();
+      await h.receiver.comeUp();
+      await until(h, () => h.receiver.requests().some((r) => r.status === 200 && r.at >= upAt), 'resume');
+      const ok = h.receiver.requests().find((r) => r.status === 200 && r.at >= upAt);
+      resumes.push((ok?.at ?? Number.POSITIVE_INFINITY) - upAt);
+      // The lowest pending batch goes first.
+      expect(ok?.batch_id).toBe(bid(a.first, a.first + 9));
+      await until(h, () => h.journal.cursor('central') === a.last, 'the drain');
+    }
+    expect(Math.max(...rates), `requests/s while down: ${rates}`).toBeLessThanOrEqual(1.0);
+    expect(Math.max(...resumes), `resume after return (ms): ${resumes}`).toBeLessThan(2000);
+    expect(h.receiver.stats().records).toBe(appended);
+    expect(h.receiver.stats().duplicate_records).toBe(0);
+  }, 60_000);
+
+  it('reports a backlog that grows steadily while a slow receiver keeps accepting, with both rates', async () => {
+    // Scaled down: samples every 100 ms over a 1.5 s window stand for the daemon's 5 s over 60 s.
+    const growth = { sampleMs: 100, windowMs: 1500 };
+    const run = async (slowMs: number) => {
+      const h = await harness({ sink: { batch: { max_records: 10, max_wait: '20ms' }, max_in_flight: 1 } });
+      if (slowMs > 0) h.receiver.setFaults({ slow_ms: slowMs });
+      const f = forwarderFor(h, { growth });
+      await f.start();
+      let n = 0;
+      const seen: Array<ReturnType<Forwarder['health']>['backlog_growth']> = [];
+      const started = Date.now();
+      // Input of about 200 records/s for 3 s; the slow receiver takes 10 records per 250 ms (40/s).
+      while (Date.now() - started < 3000) {
+        await appendReadings(h.journal, n, 10);
+        n += 10;
+        await new Promise((r) => setTimeout(r, 50));
+        seen.push(f.health().backlog_growth);
+      }
+      await f.stop(0);
+      return seen.filter((g) => g !== undefined);
+    };
+    const slow = await run(250);
+    expect(slow.length).toBeGreaterThan(0);
+    const g = slow.at(-1);
+    expect(g?.records_per_s).toBeGreaterThan(50);
+    expect(g?.accepted_per_s).toBeGreaterThan(0);
+    expect(g?.accepted_per_s).toBeLessThan(g?.records_per_s ?? 0);
+    // The same input to a receiver that keeps up is no growth.
+    expect(await run(0)).toEqual([]);
+  }, 30_000);
+
+  it('treats a redirect as a configuration problem: alarm naming the Location, retries, no dead letters', async () => {
+    const h = await harness({ sink: { batch: { max_records: 10, max_wait: '30ms' } } });
+    const registry = new Registry();
+    const a = await appendReadings(h.journal, 0, 30);
+    h.receiver.setFaults({ status: 307, location: 'https://new.example.com/v2/batches?api_key=s3cr3t' });
+    const f = forwarderFor(h, { metrics: createForwarderMetrics(registry) });
+    await f.start();
+    await until(h, () => h.receiver.stats().faults_fired.status >= 4, 'redirects answered');
+    const during = f.health();
+    expect(during.state).toBe('failing');
+    expect(during.config_problem?.error).toContain('https://new.example.com/v2/batches?api_key=***');
+    expect(during.detail).toMatch(
+      /configuration problem: the receiver redirects to https:\/\/new\.example\.com/,
+    );
+    expect(JSON.stringify(during)).not.toContain('s3cr3t');
+    expect(during.dead_lettered_batches).toBe(0);
+    expect(await h.journal.listDeadLetters('central')).toEqual([]);
+    expect(await registry.metrics()).toMatch(
+      /plantgate_sink_alarms_total\{sink="central",reason="redirect"\} 1/,
+    );
+    expect(h.logLines().filter((l) => l.level === 50 && /redirects/.test(String(l.msg))).length).toBe(1);
+    expect(h.logText()).not.toContain('s3cr3t');
+    // The url is fixed (here: the receiver stops redirecting): everything is delivered, once.
+    h.receiver.setFaults({ clear: true });
+    await until(h, () => h.journal.cursor('central') === a.last, 'delivery after the fix');
+    expect(f.health()).toMatchObject({ state: 'connected', dead_lettered_batches: 0 });
+    expect(f.health().config_problem).toBeUndefined();
+    expect(h.receiver.stats().records).toBe(30);
   });
 
   it('dead-letters a permanently rejected batch, raises an alarm, moves on, and replays it later', async () => {
@@ -291,6 +428,28 @@ describe('Forwarder', () => {
     expect(h.receiver.stats().records).toBe(30);
     expect(h.receiver.batches().at(-1)?.batch_id).toBe(dead);
     expect(await f.replayDeadLetter('no-such-batch')).toBeUndefined();
+    // After the successful replay the HTTP 400 is history: no current error, the alarm marked resolved, both timed.
+    const after = f.health();
+    expect(after.last_error).toBeUndefined();
+    expect(after.past_error?.error).toMatch(/HTTP 400/);
+    expect(after.last_alarm?.resolved_at).toBeGreaterThanOrEqual(after.last_alarm?.at ?? Number.NaN);
+  });
+
+  it('shows an error as past after a replay when the rejection was the last thing that happened', async () => {
+    const h = await harness({ sink: { batch: { max_records: 10, max_wait: '30ms' } } });
+    const a = await appendReadings(h.journal, 0, 10);
+    h.receiver.setFaults({ reject_records: [a.ids[0] as string] });
+    const f = forwarderFor(h);
+    await f.start();
+    await until(h, () => h.journal.cursor('central') === a.last, 'the dead letter');
+    expect(f.health().last_error).toMatch(/HTTP 400/);
+    expect(f.health().past_error).toBeUndefined();
+    h.receiver.setFaults({ clear: true });
+    expect(await f.replayDeadLetter(bid(a.first, a.last))).toMatchObject({ ok: true });
+    const health = f.health();
+    expect(health.last_error).toBeUndefined();
+    expect(health.past_error?.error).toMatch(/HTTP 400/);
+    expect(health.last_alarm?.resolved_at).toBeDefined();
   });
 
   it('calls a sink that rejects every batch failing, without flooding the log', async () => {
@@ -315,42 +474,71 @@ describe('Forwarder', () => {
 
   it('sends up to max_in_flight batches at once but commits cursors strictly in order', async () => {
     const h = await harness({
-      sink: {
-        batch: { max_records: 10, max_wait: '30ms' },
-        max_in_flight: 3,
-        retry: { initial: '200ms', max: '2s' },
-      },
+      sink: { batch: { max_records: 10, max_wait: '30ms' }, max_in_flight: 3 },
     });
     const a = await appendReadings(h.journal, 0, 30);
     const first = bid(a.first, a.first + 9);
-    h.receiver.setFaults({ status: 503, count: 3, only_batch: first });
+    // Batch 1 is slow; 2 and 3 are accepted meanwhile.
+    h.receiver.setFaults({ slow_ms: 1500, slow_only_batch: first });
     const acks: Array<{ seq: number; at: number }> = [];
     const realAck = h.journal.ack.bind(h.journal);
     h.journal.ack = (sink, seq, delivered) => {
       acks.push({ seq, at: Date.now() });
       return realAck(sink, seq, delivered);
     };
-    const f = forwarderFor(h, { random: () => 0.99 });
+    const f = forwarderFor(h);
     await f.start();
-    await until(h, () => h.receiver.batches().length === 2, 'batches 2 and 3 while 1 retries');
+    await until(h, () => h.receiver.batches().length === 2, 'batches 2 and 3 while 1 is slow');
     expect(
       h.receiver
         .batches()
         .map((b) => b.batch_id)
         .sort(),
     ).toEqual([bid(a.first + 10, a.first + 19), bid(a.first + 20, a.last)]);
-    // Batch 1 is still being retried: nothing may be committed yet.
+    // Batch 1 is still in flight: nothing may be committed yet.
     expect(h.journal.cursor('central')).toBe(a.first - 1);
     expect(acks).toEqual([]);
     await until(h, () => h.journal.cursor('central') === a.last, 'the cursor after batch 1');
-    const firstOk = h.receiver.requests().find((r) => r.batch_id === first && r.status === 200);
-    expect(firstOk).toBeDefined();
+    const firstAt = h.receiver.batches().find((b) => b.batch_id === first)?.at;
+    expect(firstAt).toBeDefined();
     expect(acks.length).toBeGreaterThan(0);
-    expect(acks[0]?.at).toBeGreaterThanOrEqual(firstOk?.at ?? Number.POSITIVE_INFINITY);
+    expect(acks[0]?.at).toBeGreaterThanOrEqual(firstAt ?? Number.POSITIVE_INFINITY);
     expect(acks[0]?.seq).toBeGreaterThanOrEqual(a.first + 9);
     for (let i = 1; i < acks.length; i++) expect(acks[i]?.seq).toBeGreaterThan(acks[i - 1]?.seq ?? 0);
+    expect(h.receiver.stats().max_concurrent).toBeGreaterThanOrEqual(2);
     expect(h.receiver.stats().max_concurrent).toBeLessThanOrEqual(3);
     expect(h.receiver.stats().records).toBe(30);
+  });
+
+  it('keeps at most max_in_flight batches past the cursor: acknowledged ones hold their place until it moves', async () => {
+    // Before: a batch left the window when acknowledged, so behind one slow (or failing) batch the other slot kept
+    // delivering later batches while the cursor stood still, and a crash then resent all of them.
+    const h = await harness({
+      sink: { batch: { max_records: 10, max_wait: '30ms' }, max_in_flight: 2 },
+    });
+    const a = await appendReadings(h.journal, 0, 200);
+    const first = bid(a.first, a.first + 9);
+    h.receiver.setFaults({ slow_ms: 2000, slow_only_batch: first });
+    const f = forwarderFor(h);
+    await f.start();
+    await until(h, () => h.receiver.batches().length >= 1, 'the batch next to the slow one');
+    // Wait until the slow batch is answered, watching how far the others got meanwhile.
+    let maxPast = 0;
+    await until(
+      h,
+      () => {
+        const accepted = h.receiver.batches().filter((b) => b.batch_id !== first).length;
+        const cursorMoved = h.journal.cursor('central') >= a.first + 9;
+        if (!cursorMoved) maxPast = Math.max(maxPast, accepted);
+        return cursorMoved;
+      },
+      'the slow batch',
+    );
+    // A crash during those 2 s would have resent the slow batch and the one other in the window, no more.
+    expect(maxPast).toBe(1);
+    await until(h, () => h.journal.cursor('central') === a.last, 'the rest');
+    expect(h.receiver.stats().records).toBe(200);
+    expect(h.receiver.stats().duplicate_records).toBe(0);
   });
 
   it('never has more than max_in_flight batches in flight', async () => {
@@ -456,7 +644,7 @@ describe('Forwarder', () => {
     await f.start();
     await until(h, () => h.journal.cursor('central') === a.last, 'delivery after read errors');
     expect(h.receiver.stats().records).toBe(10);
-    expect(f.health().last_error).toMatch(/reading the journal failed: disk hiccup/);
+    expect(f.health().past_error?.error).toMatch(/reading the journal failed: disk hiccup/);
     expect(h.logLines().filter((l) => /Reading the journal/.test(String(l.msg))).length).toBe(1);
   });
 

@@ -1,12 +1,17 @@
 // One forwarder per sink: cuts batches deterministically from the journal after the sink's cursor, sends up to
-// `max_in_flight` of them concurrently, retries retryable failures forever with backoff, dead-letters permanent
-// rejections, and moves the cursor strictly in order, so nothing is skipped and a crash only ever resends.
+// `max_in_flight` of them concurrently, retries retryable failures forever, dead-letters permanent rejections,
+// and moves the cursor strictly in order, so nothing is skipped and a crash only ever resends.
+// While the receiver fails, the sink retries only its oldest pending batch, one probe at a time (at most about
+// one request per second at defaults); the first success sends every waiting batch at once, lowest first.
+// A batch holds its place in the max_in_flight window until the cursor has moved past it, so at any moment at most
+// max_in_flight batches are past the cursor, which is exactly what a crash can resend.
 import type { Logger } from 'pino';
 import { PlantgateError } from '../errors.js';
 import type { DeadLetter, Journal, JournalEntry } from '../journal/types.js';
 import type { CanonicalRecord } from '../model/records.js';
 import { linkedSignal } from './abort.js';
-import { Backoff } from './backoff.js';
+import { Backoff, MAX_TIMER_MS, retryDelay } from './backoff.js';
+import { maskUrl } from './classify.js';
 import type { Batch, Sink, WriteOutcome } from './types.js';
 
 export type ForwarderState = 'connected' | 'retrying' | 'failing' | 'stopped';
@@ -17,6 +22,8 @@ export interface ForwarderAlarm {
   records: number;
   status?: number;
   error: string;
+  /** When the batch was replayed and delivered: the alarm is then history. */
+  resolved_at?: number;
 }
 
 export interface ForwarderHealth {
@@ -39,8 +46,17 @@ export interface ForwarderHealth {
   retries: number;
   dead_lettered_batches: number;
   dead_lettered_records: number;
-  /** The last permanent rejection (batch dead-lettered). */
+  /** The last permanent rejection (batch dead-lettered); `resolved_at` once that batch was replayed. */
   last_alarm?: ForwarderAlarm;
+  /** The last error, once a success came after it: shown as past, with its time. */
+  past_error?: { error: string; at: number; resolved_at: number };
+  /** A problem retrying alone cannot fix (a redirect): the configuration must change. */
+  config_problem?: { error: string; since: number };
+  /**
+   * Set when the backlog grew steadily over the last minute while the sink was delivering: the receiver accepts
+   * less than comes in (a slow receiver). Rates in records per second over `window_s`.
+   */
+  backlog_growth?: { records_per_s: number; accepted_per_s: number; window_s: number };
 }
 
 /** Hooks for metrics; `createForwarderMetrics` in metrics.ts builds them on a prom-client registry. */
@@ -49,6 +65,8 @@ export interface ForwarderMetrics {
   delivered(sinkId: string, records: number): void;
   deadLettered(sinkId: string, records: number): void;
   alarm(sinkId: string, reason: string): void;
+  /** A Retry-After longer than retry.max was clamped (optional: older metric sets lack it). */
+  retryAfterClamped?(sinkId: string): void;
 }
 
 /** The parts of a sink's configuration the forwarder uses (an `HttpSinkConfig` fits). */
@@ -56,7 +74,9 @@ export interface ForwarderSinkConfig {
   id: string;
   batch: { max_records: number; max_bytes: number; max_wait: number };
   max_in_flight: number;
-  retry: { initial: number; max: number };
+  retry: { initial: number; max: number; probe_interval?: number | undefined };
+  /** Shown in logs with its query values masked; absent for sinks without a URL. */
+  url?: string;
 }
 
 export interface ForwarderOptions {
@@ -72,6 +92,8 @@ export interface ForwarderOptions {
   random?: () => number;
   /** Consecutive failed attempts after which the state is `failing` rather than `retrying` (default 5). */
   failingAfter?: number;
+  /** For tests: how often the backlog is sampled and over how long a growth must last (default 5 s and 60 s). */
+  growth?: { sampleMs: number; windowMs: number };
 }
 
 interface Slot {
@@ -79,7 +101,8 @@ interface Slot {
   count: number;
   /** Cut because the journal had no more yet (max_wait): its boundaries are persisted before it is sent. */
   partial: boolean;
-  state: 'sending' | 'acked' | 'dead' | 'aborted';
+  /** `waiting`: failed retryably, waiting for its turn at the sink's retry gate. */
+  state: 'sending' | 'waiting' | 'acked' | 'dead' | 'aborted';
   outcome?: WriteOutcome;
   done?: Promise<void>;
 }
@@ -89,6 +112,12 @@ interface InflightState {
 }
 
 const EWMA_ALPHA = 0.2;
+/** At most one "Retry-After was clamped" line per this interval. */
+const CLAMP_LOG_INTERVAL_MS = 60_000;
+/** A backlog counts as growing when it rose in at least this share of the sampling steps of the window ... */
+const GROWTH_STEADY_SHARE = 0.75;
+/** ... and by at least this many records per second on balance (noise from batching stays below it). */
+const GROWTH_MIN_RATE = 1;
 const REJECTED_IN_A_ROW_FAILING = 3;
 /** At most one dead-letter error line per this interval; the others are counted into the next line. */
 const DEAD_LOG_INTERVAL_MS = 10_000;
@@ -96,7 +125,8 @@ const DEAD_LOG_INTERVAL_MS = 10_000;
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
+    // Node fires a timer of more than 2^31-1 ms after 1 ms: never hand it one.
+    const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     function done() {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
@@ -129,11 +159,26 @@ export class Forwarder {
   #sendAbort = new AbortController();
   #loop: Promise<void> | undefined;
 
-  /** Batches cut and not yet committed to the journal, in seq order. */
+  /**
+   * Batches cut and not yet committed to the journal, in seq order. They are the max_in_flight window: a batch
+   * leaves it only when the cursor moved past it (or it became a dead letter), never merely when acknowledged.
+   */
   #slots: Slot[] = [];
-  /** Sent batches still holding records (at most max_in_flight). */
-  #sending = 0;
   #slotFreed: (() => void) | undefined;
+  /** Slots waiting at the retry gate while the sink fails; the lowest goes first. */
+  #waiters: Array<{ slot: Slot; go: () => void }> = [];
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDueAt = 0;
+  /** The retry timer fired while no slot was waiting: the next slot to reach the gate goes as the probe. */
+  #probeFree = false;
+  #lastClampLog = 0;
+  #clampsUnlogged = 0;
+  #configProblem: { error: string; since: number } | undefined;
+  #pastError: { error: string; at: number; resolved_at: number } | undefined;
+  readonly #growthSampleMs: number;
+  readonly #growthWindowMs: number;
+  #growthTimer: NodeJS.Timeout | undefined;
+  #growthSamples: Array<{ t: number; backlog: number; delivered: number; failing: boolean }> = [];
   /** Seq after which the next batch is cut. */
   #next = 0;
   /** Boundaries of partial batches from before a restart, to be resent exactly. */
@@ -166,6 +211,8 @@ export class Forwarder {
     this.#metrics = opts.metrics;
     this.#random = opts.random;
     this.#failingAfter = opts.failingAfter ?? 5;
+    this.#growthSampleMs = opts.growth?.sampleMs ?? 5000;
+    this.#growthWindowMs = opts.growth?.windowMs ?? 60_000;
     this.#idPrefix = `${opts.gatewayId}:${opts.sinkConfig.id}:`;
     this.#stateKey = `fwd:${opts.sinkConfig.id}:inflight`;
     if (opts.sink.id !== opts.sinkConfig.id) {
@@ -195,8 +242,15 @@ export class Forwarder {
     this.#fatal = undefined;
     this.#cutAbort = new AbortController();
     this.#sendAbort = new AbortController();
+    this.#growthSamples = [];
+    this.#growthTimer = setInterval(() => this.#sampleGrowth(), this.#growthSampleMs);
+    this.#growthTimer.unref();
     this.#log.info(
-      { cursor, resend: this.#restartRanges.length },
+      {
+        cursor,
+        resend: this.#restartRanges.length,
+        ...(this.#cfg.url !== undefined ? { url: maskUrl(this.#cfg.url) } : {}),
+      },
       this.#restartRanges.length > 0
         ? `Forwarding started after seq ${cursor}; ${this.#restartRanges.length} batch(es) cut before the restart are resent first with their ids.`
         : `Forwarding started after seq ${cursor}.`,
@@ -237,11 +291,14 @@ export class Forwarder {
       );
     }
     this.#sendAbort.abort();
+    // Batches waiting at the retry gate see the abort and give up their turn.
+    this.#openGate();
     await Promise.all(this.#slots.map((s) => s.done));
     await this.#commitChain;
+    if (this.#growthTimer) clearInterval(this.#growthTimer);
+    this.#growthTimer = undefined;
     // Whatever was not committed is resent from the journal cursor (and the saved ranges) after the next start.
     this.#slots = [];
-    this.#sending = 0;
     await this.#sink.stop();
     this.#stopped = true;
     this.#log.info({ cursor: this.#journal.cursor(this.#cfg.id) }, 'Forwarding stopped.');
@@ -254,7 +311,7 @@ export class Forwarder {
       state,
       detail: this.#detail(state),
       backlog: ledger?.queued ?? 0,
-      batches_in_flight: this.#slots.filter((s) => s.state === 'sending').length,
+      batches_in_flight: this.#slots.filter((s) => s.state === 'sending' || s.state === 'waiting').length,
       consecutive_failures: this.#consecutiveFailures,
       cursor: ledger?.cursor ?? this.#next,
       delivered_batches: this.#deliveredBatches,
@@ -270,6 +327,10 @@ export class Forwarder {
     if (this.#lastErrorAt !== undefined) h.last_error_at = this.#lastErrorAt;
     if (this.#latencyEwma !== undefined) h.latency_ms_ewma = Math.round(this.#latencyEwma * 10) / 10;
     if (this.#lastAlarm !== undefined) h.last_alarm = { ...this.#lastAlarm };
+    if (this.#pastError !== undefined) h.past_error = { ...this.#pastError };
+    if (this.#configProblem !== undefined) h.config_problem = { ...this.#configProblem };
+    const growth = this.#growth();
+    if (growth) h.backlog_growth = growth;
     return h;
   }
 
@@ -313,6 +374,10 @@ export class Forwarder {
     if (outcome.ok) {
       await this.#journal.removeDeadLetter(batchId, 'delivered');
       this.#metrics?.delivered(this.#cfg.id, letter.records.length);
+      // The rejection is history now: the alarm and the error stay visible, but as past, with their times.
+      const now = Date.now();
+      if (this.#lastAlarm?.batch_id === batchId) this.#lastAlarm.resolved_at = now;
+      this.#errorIsPast(now);
       this.#log.info(
         { batch_id: batchId, records: letter.records.length },
         'A dead-lettered batch was replayed and delivered.',
@@ -330,6 +395,7 @@ export class Forwarder {
     if (this.#stopped) return 'stopped';
     if (this.#fatal !== undefined || this.#consecutiveFailures >= this.#failingAfter) return 'failing';
     if (this.#rejectedInARow >= REJECTED_IN_A_ROW_FAILING) return 'failing';
+    if (this.#configProblem !== undefined) return 'failing';
     if (this.#consecutiveFailures > 0) return 'retrying';
     return 'connected';
   }
@@ -340,6 +406,9 @@ export class Forwarder {
         return 'forwarding is stopped';
       case 'failing':
         if (this.#fatal !== undefined) return `forwarding stopped on an error: ${this.#fatal}`;
+        if (this.#configProblem !== undefined) {
+          return `configuration problem: ${this.#configProblem.error}; retrying with backoff, no batch is dead-lettered`;
+        }
         if (
           this.#rejectedInARow >= REJECTED_IN_A_ROW_FAILING &&
           this.#consecutiveFailures < this.#failingAfter
@@ -365,7 +434,7 @@ export class Forwarder {
     });
     let readFailures = 0;
     while (!signal.aborted) {
-      if (this.#sending >= this.#cfg.max_in_flight) {
+      if (this.#slots.length >= this.#cfg.max_in_flight) {
         await new Promise<void>((resolve) => {
           this.#slotFreed = resolve;
         });
@@ -402,7 +471,6 @@ export class Forwarder {
         this.#scheduleCommit();
         continue;
       }
-      this.#sending += 1;
       slot.done = this.#send(slot);
     }
   }
@@ -562,16 +630,21 @@ export class Forwarder {
 
   async #send(slot: Slot): Promise<void> {
     const signal = this.#sendAbort.signal;
-    const backoff = new Backoff({
-      initialMs: this.#cfg.retry.initial,
-      maxMs: this.#cfg.retry.max,
-      ...(this.#random ? { random: this.#random } : {}),
-    });
     try {
       for (;;) {
         if (signal.aborted) {
           slot.state = 'aborted';
           return;
+        }
+        if (this.#consecutiveFailures > 0) {
+          // The sink is failing: wait for this batch's turn as the probe, or for a success that ends the outage.
+          slot.state = 'waiting';
+          await this.#turn(slot);
+          if (signal.aborted) {
+            slot.state = 'aborted';
+            return;
+          }
+          slot.state = 'sending';
         }
         let outcome: WriteOutcome;
         try {
@@ -586,8 +659,8 @@ export class Forwarder {
         }
         slot.outcome = outcome;
         if (outcome.ok) {
-          this.#onSuccess(outcome.latency_ms);
           slot.state = 'acked';
+          this.#onSuccess(outcome.latency_ms);
           return;
         }
         this.#onFailure(slot, outcome);
@@ -596,7 +669,7 @@ export class Forwarder {
           return;
         }
         this.#retries += 1;
-        await sleep(backoff.next(outcome.retry_after_ms), signal);
+        this.#scheduleRetry(outcome.retry_after_ms);
       }
     } finally {
       if (slot.state === 'acked') {
@@ -604,14 +677,106 @@ export class Forwarder {
         const b = slot.batch;
         slot.batch = { batch_id: b.batch_id, first_seq: b.first_seq, last_seq: b.last_seq, records: [] };
       }
-      // A dead batch keeps its records (and its place in the in-flight bound) until they are stored as a dead letter.
-      if (slot.state !== 'dead') this.#freeSlot();
+      // The slot keeps its place in the window until the commit: acknowledged batches past a failing lower one
+      // must not pile up, since a crash resends every batch past the cursor.
       this.#scheduleCommit();
     }
   }
 
+  /** Resolves when `slot` may send: it was chosen as the probe, the outage ended, or the forwarder stops. */
+  #turn(slot: Slot): Promise<void> {
+    if (this.#sendAbort.signal.aborted) return Promise.resolve();
+    if (this.#probeFree) {
+      this.#probeFree = false;
+      return Promise.resolve();
+    }
+    // No retry planned and nothing in flight whose answer would plan one: this batch is the probe (never deadlock).
+    if (this.#retryTimer === undefined && !this.#slots.some((s) => s !== slot && s.state === 'sending')) {
+      return Promise.resolve();
+    }
+    return new Promise<void>((go) => {
+      this.#waiters.push({ slot, go });
+    });
+  }
+
+  /** Plans the next probe after a retryable failure; a later Retry-After pushes an already planned one back. */
+  #scheduleRetry(retryAfterMs: number | undefined): void {
+    if (this.#consecutiveFailures === 0) return; // a success came in meanwhile: nothing to wait for
+    const r = this.#cfg.retry;
+    if (retryAfterMs !== undefined && retryAfterMs > r.max) this.#noteClamp(retryAfterMs);
+    const delay = retryDelay(
+      this.#consecutiveFailures,
+      { initialMs: r.initial, maxMs: r.max, probeMs: r.probe_interval ?? Math.min(1000, r.max) },
+      retryAfterMs,
+      this.#random,
+    );
+    const due = Date.now() + delay;
+    if (this.#retryTimer !== undefined) {
+      if (retryAfterMs === undefined || due <= this.#retryDueAt) return;
+      clearTimeout(this.#retryTimer);
+    }
+    this.#probeFree = false;
+    this.#retryDueAt = due;
+    this.#retryTimer = setTimeout(() => this.#probe(), delay);
+  }
+
+  /** The retry timer fired: the lowest waiting batch goes (the cursor can only move past the lowest). */
+  #probe(): void {
+    this.#retryTimer = undefined;
+    if (this.#waiters.length === 0) {
+      this.#probeFree = true;
+      return;
+    }
+    let at = 0;
+    for (let i = 1; i < this.#waiters.length; i++) {
+      if (
+        (this.#waiters[i] as { slot: Slot }).slot.batch.first_seq <
+        (this.#waiters[at] as { slot: Slot }).slot.batch.first_seq
+      )
+        at = i;
+    }
+    const [w] = this.#waiters.splice(at, 1);
+    w?.go();
+  }
+
+  /** Lets every waiting batch go, lowest first (a success, or the stop). */
+  #openGate(): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#probeFree = false;
+    const all = this.#waiters.splice(0).sort((a, b) => a.slot.batch.first_seq - b.slot.batch.first_seq);
+    for (const w of all) w.go();
+  }
+
+  #noteClamp(retryAfterMs: number): void {
+    this.#metrics?.retryAfterClamped?.(this.#cfg.id);
+    const now = Date.now();
+    if (now - this.#lastClampLog < CLAMP_LOG_INTERVAL_MS) {
+      this.#clampsUnlogged += 1;
+      return;
+    }
+    const max = this.#cfg.retry.max;
+    this.#log.warn(
+      {
+        retry_after_ms: retryAfterMs,
+        retry_max_ms: max,
+        ...(this.#clampsUnlogged > 0 ? { more_clamped_since_last_log: this.#clampsUnlogged } : {}),
+      },
+      `The receiver asked to wait ${Math.round(retryAfterMs / 1000)} s (Retry-After); waiting retry.max = ${Math.round(max / 1000)} s instead.`,
+    );
+    this.#lastClampLog = now;
+    this.#clampsUnlogged = 0;
+  }
+
+  /** The current error becomes history (kept with its time and when it ended). */
+  #errorIsPast(now: number): void {
+    if (this.#lastError === undefined) return;
+    this.#pastError = { error: this.#lastError, at: this.#lastErrorAt ?? now, resolved_at: now };
+    this.#lastError = undefined;
+    this.#lastErrorAt = undefined;
+  }
+
   #freeSlot(): void {
-    this.#sending -= 1;
     this.#slotFreed?.();
   }
 
@@ -624,12 +789,21 @@ export class Forwarder {
     if (this.#consecutiveFailures > 0) {
       this.#log.info(
         { failures: this.#consecutiveFailures },
-        `The sink accepts batches again after ${this.#consecutiveFailures} failed attempt(s).`,
+        `The sink accepts batches again after ${this.#consecutiveFailures} failed attempt(s); every waiting batch is sent now.`,
+      );
+    }
+    if (this.#configProblem !== undefined) {
+      this.#log.info(
+        'The receiver accepts batches at the configured url again; the configuration problem is gone.',
       );
     }
     this.#consecutiveFailures = 0;
     this.#wasFailing = false;
     this.#rejectedInARow = 0;
+    this.#configProblem = undefined;
+    this.#errorIsPast(Date.now());
+    // A success is evidence that the receiver is back: nobody waits out a backoff any longer.
+    this.#openGate();
   }
 
   #onFailure(slot: Slot, outcome: Extract<WriteOutcome, { ok: false }>): void {
@@ -638,14 +812,27 @@ export class Forwarder {
     if (!outcome.retryable) {
       this.#metrics?.attempt(this.#cfg.id, 'permanent');
       this.#rejectedInARow += 1;
+      // The receiver answered: it is reachable, the batch is the problem. Batches waiting for it go now.
+      if (this.#consecutiveFailures > 0) {
+        this.#consecutiveFailures = 0;
+        this.#openGate();
+      }
       return;
     }
     this.#metrics?.attempt(this.#cfg.id, 'retryable');
     this.#consecutiveFailures += 1;
-    if (this.#consecutiveFailures === 1) {
+    if (outcome.problem === 'redirect' && this.#configProblem === undefined) {
+      // Once per episode: the alarm names the Location; the batches stay queued, none is dead-lettered.
+      this.#configProblem = { error: outcome.error, since: this.#lastErrorAt };
+      this.#metrics?.alarm(this.#cfg.id, 'redirect');
+      this.#log.error(
+        { batch_id: slot.batch.batch_id, status: outcome.status, error: outcome.error },
+        'The receiver redirects batches elsewhere; redirects are not followed. Fix the sink url; batches wait in the journal meanwhile.',
+      );
+    } else if (this.#consecutiveFailures === 1) {
       this.#log.warn(
         { batch_id: slot.batch.batch_id, status: outcome.status, error: outcome.error },
-        'Sending a batch failed; retrying with backoff until the sink accepts it.',
+        'Sending a batch failed; retrying the oldest batch alone until the sink accepts it.',
       );
     } else if (this.#consecutiveFailures >= this.#failingAfter && !this.#wasFailing) {
       this.#wasFailing = true;
@@ -654,6 +841,47 @@ export class Forwarder {
         `The sink has failed ${this.#consecutiveFailures} attempts in a row; records stay in the journal and retries continue.`,
       );
     }
+  }
+
+  // ---- slow receivers ----------------------------------------------------------------------------------------
+
+  #sampleGrowth(): void {
+    const ledger = this.#journal.stats().sinks[this.#cfg.id];
+    const horizon = this.#growthWindowMs + this.#growthSampleMs;
+    const now = Date.now();
+    this.#growthSamples.push({
+      t: now,
+      backlog: ledger?.queued ?? 0,
+      delivered: this.#deliveredRecords,
+      failing: this.#consecutiveFailures > 0,
+    });
+    while (this.#growthSamples.length > 0 && now - (this.#growthSamples[0] as { t: number }).t > horizon) {
+      this.#growthSamples.shift();
+    }
+  }
+
+  /**
+   * A backlog that rose in most steps of a full window while the sink kept delivering: the receiver is slower
+   * than the input. Outages are reported as such (retrying/failing), so a window with failures does not count.
+   */
+  #growth(): ForwarderHealth['backlog_growth'] {
+    const s = this.#growthSamples;
+    if (s.length < 3) return undefined;
+    const first = s[0] as (typeof s)[number];
+    const last = s[s.length - 1] as (typeof s)[number];
+    const span = last.t - first.t;
+    if (span < this.#growthWindowMs * 0.9) return undefined;
+    if (s.some((x) => x.failing)) return undefined;
+    let rose = 0;
+    for (let i = 1; i < s.length; i++) {
+      if ((s[i] as { backlog: number }).backlog > (s[i - 1] as { backlog: number }).backlog) rose += 1;
+    }
+    const seconds = span / 1000;
+    const growth = (last.backlog - first.backlog) / seconds;
+    if (rose < (s.length - 1) * GROWTH_STEADY_SHARE || growth < GROWTH_MIN_RATE) return undefined;
+    const accepted = (last.delivered - first.delivered) / seconds;
+    const round = (x: number) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
+    return { records_per_s: round(growth), accepted_per_s: round(accepted), window_s: Math.round(seconds) };
   }
 
   // ---- committing ------------------------------------------------------------------------------------------
@@ -693,6 +921,7 @@ export class Forwarder {
         this.#deliveredRecords += records;
         this.#lastAckAt = Date.now();
         this.#metrics?.delivered(this.#cfg.id, records);
+        this.#freeSlot();
       } else if (head.state === 'dead') {
         const outcome = head.outcome as Extract<WriteOutcome, { ok: false }>;
         const at = Date.now();

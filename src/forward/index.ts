@@ -5,7 +5,7 @@ import type { Journal } from '../journal/types.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
 import { HttpSink, type HttpSinkSettings } from './http-sink.js';
 
-export { classifyHttpOutcome, parseRetryAfter } from './classify.js';
+export { classifyHttpOutcome, maskUrl, parseRetryAfter } from './classify.js';
 export { type HttpSinkConfig, httpSinkSchema, type ResolvedHttpSinkAuth } from './config.js';
 export { Forwarder, type ForwarderHealth, type ForwarderMetrics, type ForwarderState } from './forwarder.js';
 export { HttpSink, type HttpSinkSettings } from './http-sink.js';

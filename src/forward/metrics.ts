@@ -30,11 +30,20 @@ export function createForwarderMetrics(registry: Registry): ForwarderMetrics {
   });
   const alarms = new Counter({
     name: 'plantgate_sink_alarms_total',
-    help: 'Alarms raised by a sink, by reason (dead_letter).',
+    help: 'Alarms raised by a sink, by reason (dead_letter; redirect: the receiver redirects, fix the url).',
     labelNames: ['sink', 'reason'] as const,
     registers: [registry],
   });
+  const clamped = new Counter({
+    name: 'plantgate_sink_retry_after_clamped_total',
+    help: 'Retry-After answers longer than retry.max, waited for retry.max instead.',
+    labelNames: ['sink'] as const,
+    registers: [registry],
+  });
   return {
+    retryAfterClamped(sink) {
+      clamped.inc({ sink });
+    },
     attempt(sink, outcome, latencyMs) {
       attempts.inc({ sink, outcome });
       if (latencyMs !== undefined) latency.observe({ sink }, latencyMs / 1000);

@@ -13,7 +13,15 @@ export interface Batch {
 
 export type WriteOutcome =
   | { ok: true; status: number; latency_ms: number }
-  | { ok: false; retryable: true; status?: number; retry_after_ms?: number; error: string }
+  | {
+      ok: false;
+      retryable: true;
+      status?: number;
+      retry_after_ms?: number;
+      /** Set when retrying alone cannot help: the configuration (or the receiver's setup) must change. */
+      problem?: 'redirect';
+      error: string;
+    }
   | { ok: false; retryable: false; status?: number; error: string };
 
 export interface Sink {

@@ -13,9 +13,15 @@ export interface SourceStatus {
   ingested: number;
   quarantined: number;
   quarantined_by_reason: Record<string, number>;
+  /** Exact repeats of recently journaled readings (e.g. a broker's redelivery), dropped before the journal. */
+  duplicates_suppressed: number;
   last_error?: string;
   last_error_at?: string;
   counters?: Record<string, number>;
+  /** Problems with declared signals that need a person (each also a reason); absent when none. */
+  problems?: string[];
+  /** Declared signals never read because their node or browse path does not resolve; absent when none. */
+  unresolved_signals?: string[];
   quality: {
     completeness?: number;
     timeliness_p50_ms?: number;
@@ -26,7 +32,7 @@ export interface SourceStatus {
     signals_declared: number;
     missing_signals: string[];
   };
-  /** received = ingested + quarantined, since the daemon started. */
+  /** received = ingested + quarantined + duplicates_suppressed, since the daemon started. */
   ledger_balanced: boolean;
 }
 
@@ -37,8 +43,15 @@ export interface SinkStatus {
   backlog: number;
   oldest_unacked_age_s?: number;
   last_ack_at?: string;
+  /** The current error: absent once a success (or a replay) came after it. */
   last_error?: string;
+  /** The last error a later success ended: "<when>: <error> (resolved <when>)". */
+  past_error?: string;
   last_alarm?: string;
+  /** A problem retries cannot fix (a redirect): the sink's url must change. */
+  config_problem?: string;
+  /** The backlog grew steadily over the last minute while the sink delivered (a slow receiver). */
+  backlog_growth?: { records_per_s: number; accepted_per_s: number; window_s: number };
   latency_ms?: number;
   in_flight?: number;
   ledger: {
@@ -60,7 +73,14 @@ export interface StatusDocument {
   pid: number;
   started_at: string;
   uptime_s: number;
-  config: { file: string; loaded_at: string; reload_error?: string; reloads: number };
+  config: {
+    file: string;
+    loaded_at: string;
+    reload_error?: string;
+    /** A reload was applied except for sections that take effect only after a restart (gateway, storage). */
+    restart_pending?: string;
+    reloads: number;
+  };
   sources: Record<string, SourceStatus>;
   sinks: Record<string, SinkStatus>;
   journal: {
@@ -81,10 +101,31 @@ export interface StatusDocument {
     held_by_reason: Record<string, number>;
     replayed: number;
     purged: number;
+    /** The quarantine's own bound (storage.quarantine): stored bytes, the bound, entries dropped by cause. */
+    bytes?: number;
+    max_bytes?: number;
+    dropped?: Record<string, number>;
+    /** Set (ISO time the episode began) while the quarantine is at its bound and dropping; /status is degraded. */
+    dropping_since?: string;
   };
-  dead_letters: { batches: number; records: number };
+  /** batches/records held now; dropped: batches dropped by the bound (storage.dead_letters), by cause. */
+  dead_letters: {
+    batches: number;
+    records: number;
+    bytes?: number;
+    max_bytes?: number;
+    dropped?: Record<string, number>;
+    dropped_records?: number;
+    dropping_since?: string;
+  };
   ledger: {
-    pipeline: { received: number; ingested: number; quarantined: number; balanced: boolean };
+    pipeline: {
+      received: number;
+      ingested: number;
+      quarantined: number;
+      duplicates_suppressed: number;
+      balanced: boolean;
+    };
     events_derived: number;
   };
 }

@@ -20,6 +20,8 @@ export interface SinkSnapshot {
   lastError?: string;
   consecutiveFailures?: number;
   oldestUnackedAt?: number;
+  /** Set by the forwarder when the backlog grew steadily over the last minute while it was delivering. */
+  backlogGrowth?: { recordsPerS: number; acceptedPerS: number };
 }
 
 export interface StatusRules {
@@ -46,13 +48,19 @@ export function judge(
   sources: readonly SourceSnapshot[],
   sinks: readonly SinkSnapshot[],
   journal: JournalStats & { damaged?: { moved_to: string; error: string } },
-  extra: { reloadError?: string; ready: boolean; recentDrops?: Record<string, number> },
+  extra: {
+    reloadError?: string;
+    restartPending?: string;
+    ready: boolean;
+    recentDrops?: Record<string, number>;
+  },
 ): Verdict {
   const degraded: string[] = [];
   const failing: string[] = [];
   if (!extra.ready) failing.push('daemon is starting: journal or components not ready yet');
   if (extra.reloadError)
     degraded.push(`configuration reload failed, previous configuration still running: ${extra.reloadError}`);
+  if (extra.restartPending) degraded.push(`configuration reloaded, but ${extra.restartPending}`);
   if (journal.damaged) {
     degraded.push(
       `journal store was damaged and moved aside to ${journal.damaged.moved_to} (${journal.damaged.error}); a fresh store is in use`,
@@ -60,6 +68,19 @@ export function judge(
   }
   if (journal.blocked)
     degraded.push('journal is full (when_full: block): sources are held back until sinks catch up');
+  // The quarantine and dead letters have their own bounds (storage.quarantine, storage.dead_letters).
+  const q = journal.quarantine;
+  if (q.dropping_since !== undefined) {
+    degraded.push(
+      `quarantine is at its bound (${q.bytes ?? 0} of ${q.max_bytes ?? 0} bytes) and drops ${q.when_full === 'drop_newest' ? 'new' : 'its oldest'} entries since ${fmtDuration(now - q.dropping_since)} (${q.dropped?.max_bytes ?? 0} dropped so far); replay or purge it ("plantgate quarantine list"), or raise storage.quarantine.max_bytes`,
+    );
+  }
+  const dl = journal.dead_letters;
+  if (dl.dropping_since !== undefined) {
+    degraded.push(
+      `dead letters are at their bound (${dl.bytes ?? 0} of ${dl.max_bytes ?? 0} bytes) and ${dl.when_full === 'drop_newest' ? 'new' : 'the oldest'} batches are dropped since ${fmtDuration(now - dl.dropping_since)} (${dl.dropped?.max_bytes ?? 0} batches, ${dl.dropped_records ?? 0} records so far); replay or purge them, or raise storage.dead_letters.max_bytes`,
+    );
+  }
 
   let sourcesDown = 0;
   for (const s of sources) {
@@ -85,6 +106,9 @@ export function judge(
     if (s.health.detail && st === 'connected' && /offline|timeout|error/i.test(s.health.detail)) {
       degraded.push(`source ${s.id}: ${s.health.detail}`);
     }
+    // Declared signals that need a person (never read because the address does not resolve, a type that
+    // contradicts the server's): degraded, each named, until fixed. Connected is not enough to be ok.
+    for (const p of s.health.problems ?? []) degraded.push(`source ${s.id}: ${p}`);
   }
   if (sources.length > 0 && sourcesDown === sources.length) failing.push('every source is down');
 
@@ -100,6 +124,12 @@ export function judge(
         failing.push(`sink ${k.id}: oldest undelivered record is ${fmtDuration(age)} old`);
       else if (age > rules.backlogDegradedAfterMs)
         degraded.push(`sink ${k.id}: oldest undelivered record is ${fmtDuration(age)} old`);
+    }
+    // A slow receiver: delivering, so no error and (for a while) no old record, yet falling behind for good.
+    if (k.backlogGrowth) {
+      degraded.push(
+        `sink ${k.id}: backlog growing by ${k.backlogGrowth.recordsPerS} records/s; the receiver accepts ${k.backlogGrowth.acceptedPerS}/s`,
+      );
     }
     if (ledger && ledger.dead_lettered > 0) {
       degraded.push(

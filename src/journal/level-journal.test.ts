@@ -1,7 +1,8 @@
 // LevelJournal: the shared journal contract, plus what only a LevelDB store has: a damaged store moved aside,
 // a store held by another process, and the persisted last seq checked against the records.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { getEventListeners } from 'node:events';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -9,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { describeJournalContract } from './journal-contract.js';
 import { JournalInUseError, LevelJournal, type LevelJournalOptions } from './level-journal.js';
-import { expectLedgerBalanced, pollUntil, reading } from './test-support.js';
+import { expectLedgerBalanced, pollUntil, reading, track } from './test-support.js';
 import type { Journal } from './types.js';
 
 const check = (j: Journal) => (j as LevelJournal).check();
@@ -115,6 +116,166 @@ describe('LevelJournal store', () => {
       expect(readdirSync(dirname(dir)).filter((f) => f.includes('.damaged-')).length).toBe(1);
     });
   }
+
+  it('attaches one abort listener per signal however many appends and waits share it (no MaxListenersExceededWarning)', async () => {
+    const { make } = setup();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      // A tiny block-mode journal: once full, every further append stays pending on the shared signal.
+      const j = make({ maxBytes: 40 * 300 });
+      await j.open();
+      await j.setSinks([{ id: 'all', select: () => true }]);
+      const source = new AbortController();
+      await j.append(
+        Array.from({ length: 30 }, (_, k) => reading(k)),
+        source.signal,
+      );
+      const pending = Array.from({ length: 50 }, (_, k) =>
+        track(j.append([reading(100 + k)], source.signal)),
+      );
+      const forwarder = new AbortController();
+      const waits = Array.from({ length: 20 }, () => track(j.waitFor(1e9, forwarder.signal, 'all')));
+      await pollUntil(() => j.stats().blocked, 'the journal to block');
+      expect(getEventListeners(source.signal, 'abort')).toHaveLength(1);
+      expect(getEventListeners(forwarder.signal, 'abort')).toHaveLength(1);
+      // Appends taken into a commit detach: acknowledging frees room, some pending appends commit.
+      await j.ack('all', 30, 30);
+      await pollUntil(
+        () => pending.filter((p) => p.settled()).length >= 10,
+        'appends to commit after the ack',
+      );
+      expect(getEventListeners(source.signal, 'abort')).toHaveLength(1);
+      source.abort();
+      forwarder.abort();
+      const outcomes = await Promise.allSettled(pending.map((p) => p.promise));
+      const aborted = outcomes.filter((o) => o.status === 'rejected');
+      expect(aborted.length).toBeGreaterThan(0);
+      for (const o of aborted) expect((o as PromiseRejectedResult).reason).toMatchObject({ code: 'ABORTED' });
+      await Promise.all(waits.map((w) => w.promise));
+      expect(getEventListeners(source.signal, 'abort')).toHaveLength(0);
+      expect(getEventListeners(forwarder.signal, 'abort')).toHaveLength(0);
+      // A long-lived signal that never aborts keeps no listener once its appends settled.
+      const s = j.stats();
+      await j.ack('all', s.last_seq, s.sinks.all?.queued ?? 0);
+      const live = new AbortController();
+      await Promise.all(Array.from({ length: 30 }, (_, k) => j.append([reading(500 + k)], live.signal)));
+      expect(getEventListeners(live.signal, 'abort')).toHaveLength(0);
+      expectLedgerBalanced(j.stats());
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('keeps the state directory 0700 and every file 0600 under umask 022, also files LevelDB creates while open', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'level-journal-modes-'));
+    roots.push(root);
+    const state = join(root, 'state');
+    const dir = join(state, 'journal');
+    const modes = (d: string) =>
+      Object.fromEntries(readdirSync(d).map((f) => [f, (statSync(join(d, f)).mode & 0o777).toString(8)]));
+    const old = process.umask(0o022);
+    try {
+      const j = new LevelJournal({ dir, maxBytes: 1024 ** 3, whenFull: 'block', commitIntervalMs: 5 });
+      journals.push(j);
+      await j.open();
+      await j.setSinks([{ id: 'all', select: () => true }]);
+      // About 6 MB: more than LevelDB's 4 MiB write buffer, so it writes a table file while the journal is open.
+      for (let i = 0; i < 20; i++)
+        await j.append(Array.from({ length: 1000 }, (_, k) => reading(i * 1000 + k)));
+      await pollUntil(() => readdirSync(dir).some((f) => f.endsWith('.ldb')), 'a table file', 30_000);
+      expect((statSync(state).mode & 0o777).toString(8)).toBe('700');
+      expect((statSync(dir).mode & 0o777).toString(8)).toBe('700');
+      const open = modes(dir);
+      expect(Object.keys(open)).toEqual(expect.arrayContaining(['CURRENT', 'LOCK', 'plantgate-owner.json']));
+      for (const [f, m] of Object.entries(open))
+        expect(m, `${f} while open: ${JSON.stringify(open)}`).toBe('600');
+      await j.close();
+      // The umask is the caller's again once no journal is open.
+      expect(process.umask(0o022).toString(8)).toBe('22');
+
+      // A store an older version left readable is made private at the next open.
+      chmodSync(dir, 0o755);
+      for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644);
+      const k = new LevelJournal({ dir, maxBytes: 1024 ** 3, whenFull: 'block', commitIntervalMs: 5 });
+      journals.push(k);
+      await k.open();
+      expect((statSync(dir).mode & 0o777).toString(8)).toBe('700');
+      for (const [f, m] of Object.entries(modes(dir))) expect(m, `${f} after reopen`).toBe('600');
+      expect(k.stats().last_seq).toBe(20_000);
+      await k.close();
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('counts the quarantine and dead letters of a store written before they were bounded, once, at open', async () => {
+    const { dir, lines, make } = setup();
+    let j = make();
+    await j.open();
+    await j.setSinks([{ id: 'all', select: () => true }]);
+    const at = Date.now();
+    await j.quarantine(
+      Array.from({ length: 5 }, (_, i) => ({
+        at,
+        source: { id: 'line-2', type: 'mqtt' },
+        reason: 'oversize',
+        detail: 'too big',
+        raw: 'x'.repeat(100 * i),
+      })),
+    );
+    await j.append(Array.from({ length: 4 }, (_, k) => reading(k)));
+    for (const first of [1, 3]) {
+      await j.deadLetter(
+        {
+          batch_id: `gw:all:${first}-${first + 1}`,
+          sink: 'all',
+          at: at + first,
+          status: 400,
+          error: 'bad',
+          records: [reading(first - 1), reading(first)],
+        },
+        first + 1,
+      );
+    }
+    const before = j.stats();
+    await j.close();
+    // Turn it into what an older version wrote: no byte counters, no time index.
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.open();
+    const meta = JSON.parse((await db.get('m!journal')) as string) as Record<string, unknown>;
+    for (const k of [
+      'kept_v',
+      'q_bytes',
+      'q_low',
+      'q_dropped',
+      'dl_bytes',
+      'dl_dropped',
+      'dl_dropped_records',
+    ])
+      delete meta[k];
+    await db.put('m!journal', JSON.stringify(meta));
+    await db.clear({ gte: 't!', lt: 't"' });
+    await db.close();
+
+    j = make();
+    await j.open();
+    await j.setSinks([{ id: 'all', select: () => true }]);
+    const after = j.stats();
+    expect(after.quarantine.bytes).toBe(before.quarantine.bytes);
+    expect(after.dead_letters.bytes).toBe(before.dead_letters.bytes);
+    expect(after.quarantine.dropped).toEqual({});
+    expect((await j.pageDeadLetters({ limit: 10 })).items.map((l) => l.batch_id)).toEqual([
+      'gw:all:1-2',
+      'gw:all:3-4',
+    ]);
+    const c = await j.check();
+    expect(c.counted_quarantine_bytes).toBe(c.quarantine_bytes);
+    expect(c.counted_dead_letter_bytes).toBe(c.dead_letter_bytes);
+    expect(lines.some((l) => String(l.msg).includes('older version'))).toBe(true);
+  });
 
   it('moves the store aside at the next open after damage was found at runtime', async () => {
     const { dir, make } = setup();

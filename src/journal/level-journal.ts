@@ -1,12 +1,25 @@
 // The store-and-forward journal on LevelDB (classic-level): group-committed synced appends, per-sink cursors and
 // ledgers persisted atomically with the changes that move them, range deletion behind the slowest cursor, bounds
 // with drop_oldest or block, quarantine, dead letters and small derived-event state, all in one store.
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { ClassicLevel } from 'classic-level';
 import { type Logger, pino } from 'pino';
 import { PlantgateError } from '../errors.js';
 import type { CanonicalRecord } from '../model/records.js';
+import { AbortFanout } from './abort-fanout.js';
 import { ENTRY_OVERHEAD, noteIteratorGarbage } from './native-garbage.js';
 import { decodeTagged, encodeTagged } from './tagged-json.js';
 import type {
@@ -15,9 +28,13 @@ import type {
   JournalEntry,
   JournalOptions,
   JournalStats,
+  KeptBound,
+  KeptStats,
+  Page,
   QuarantineEntry,
   SinkSelector,
 } from './types.js';
+import { DEFAULT_DEAD_LETTER_BOUND, DEFAULT_QUARANTINE_BOUND, MAX_PAGE_LIMIT } from './types.js';
 
 /**
  * The store's LevelDB lock is held by another process (or this one opened it twice): not damage, nothing is moved.
@@ -59,6 +76,7 @@ export interface LevelJournalOptions extends JournalOptions {
 // m!journal         journal meta: last seq, counters, deletion and drop frontiers (JSON)
 // q!<id, 16 hex>    quarantine entry (tagged JSON)
 // d!<batch id>      dead letter (JSON)
+// t!<at, 12 hex><batch id>   time index of the dead letters (empty value): oldest first for the bound and paging
 // s!<key>           derived-event state (JSON)
 const J = 'j!';
 const J_END = 'j"';
@@ -72,6 +90,11 @@ const CH_E = 101; // 'e'
 
 function hex16(n: number): string {
   return n.toString(16).padStart(16, '0');
+}
+/** Key of a dead letter in the time index: oldest first, then by batch id. */
+function timeKey(at: number, batchId: string): string {
+  const t = Number.isFinite(at) ? Math.min(Math.max(0, Math.floor(at)), 2 ** 48 - 1) : 0;
+  return `t!${t.toString(16).padStart(12, '0')}${batchId}`;
 }
 function seqKey(seq: number): string {
   return J + hex16(seq);
@@ -120,6 +143,19 @@ interface MetaDoc {
   q_purged: number;
   dl_batches: number;
   dl_records: number;
+  /** Present (1) once the bounds of quarantine and dead letters are tracked; an older store is recounted at open. */
+  kept_v?: 1;
+  /** Stored bytes of the quarantine entries (key + value). */
+  q_bytes: number;
+  /** Every quarantine id below this was dropped or removed: the bound's drops start scanning here. */
+  q_low: number;
+  /** Quarantine entries dropped by the bound, by cause (`max_bytes`, `max_age`). */
+  q_dropped: Record<string, number>;
+  /** Stored bytes of the dead letters (key + value; the time index is not counted). */
+  dl_bytes: number;
+  /** Dead-letter batches dropped by the bound, by cause, and the records they held. */
+  dl_dropped: Record<string, number>;
+  dl_dropped_records: number;
   damaged?: { moved_to: string; at: number; error: string };
 }
 
@@ -175,6 +211,13 @@ function newMeta(): MetaDoc {
     q_purged: 0,
     dl_batches: 0,
     dl_records: 0,
+    kept_v: 1,
+    q_bytes: 0,
+    q_low: 1,
+    q_dropped: {},
+    dl_bytes: 0,
+    dl_dropped: {},
+    dl_dropped_records: 0,
   };
 }
 function cloneMeta(m: MetaDoc): MetaDoc {
@@ -182,6 +225,8 @@ function cloneMeta(m: MetaDoc): MetaDoc {
     ...m,
     q_by_reason: { ...m.q_by_reason },
     q_held_by_reason: { ...m.q_held_by_reason },
+    q_dropped: { ...m.q_dropped },
+    dl_dropped: { ...m.dl_dropped },
   };
 }
 function cloneSink(d: SinkDoc): SinkDoc {
@@ -205,7 +250,8 @@ interface PendingAppend extends Settle<void> {
   values: string[];
   bytes: number;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  /** Stops watching `signal` (one shared listener per signal, see abort-fanout.ts). */
+  unwatch: (() => void) | undefined;
 }
 interface PendingAck extends Settle<void> {
   sink: string;
@@ -234,9 +280,17 @@ interface Draft {
   first: { seq: number; at: number } | undefined;
   firstDirty: boolean;
   maxDropped: number;
+  /** Entries this commit dropped to keep the quarantine / dead-letter byte bounds (for /status and the log). */
+  keptDrops: { q: number; dl: number };
+  /** Entries this commit removed other than by the byte bound (replay, purge, delivery, age). */
+  keptFreed: { q: boolean; dl: boolean };
 }
 
 const MAX_DELETE_PER_PASS = 200_000;
+/** Quarantine entries or dead letters one bound pass drops at most (more are due at the next commit). */
+const MAX_KEPT_DROP_PER_PASS = 10_000;
+/** A quarantine or dead-letter store counts as dropping at its bound for this long after its last byte-bound drop. */
+const KEPT_EPISODE_MS = 10 * 60_000;
 const MAX_DROP_PER_PASS = 50_000;
 const MAX_COMMIT_BYTES = 8 * 1024 * 1024;
 const READ_MARKS = 32;
@@ -290,6 +344,7 @@ export class LevelJournal implements Journal {
   #opened = false;
   #closed = false;
   #closing: Promise<void> | undefined;
+  #umaskHeld = false;
   #damaged: MetaDoc['damaged'];
 
   // Work waiting for the commit loop.
@@ -308,6 +363,16 @@ export class LevelJournal implements Journal {
   /** When the oldest reading not yet dropped turns older than max_age; undefined while none is waiting. */
   #ageNextAt: number | undefined = 0;
   #deletionBacklog = false;
+  readonly #qBound: KeptBound;
+  readonly #dlBound: KeptBound;
+  #keptTimer: NodeJS.Timeout | undefined;
+  #keptAgeDue = false;
+  /** When the oldest quarantine entry / dead letter turns too old; 0: check at the next tick; undefined: none held. */
+  #qAgeNextAt: number | undefined = 0;
+  #dlAgeNextAt: number | undefined = 0;
+  /** The current episode of byte-bound drops (see KeptStats.dropping_since). */
+  #qEpisode: { since: number; last: number; logged: number } | undefined;
+  #dlEpisode: { since: number; last: number; logged: number } | undefined;
 
   // Commit loop state.
   #loop: Promise<void> | undefined;
@@ -322,6 +387,7 @@ export class LevelJournal implements Journal {
   #compactedThrough = 0;
   #ageTimer: NodeJS.Timeout | undefined;
   #waiters = new Set<Waiter>();
+  readonly #abortFanout = new AbortFanout();
   #lastDropLogAt = 0;
   #droppedSinceLog = 0;
   /** Set while the last commit failed (a full disk, an I/O error); cleared by the next successful one. */
@@ -335,6 +401,8 @@ export class LevelJournal implements Journal {
     const log = opts.log ?? pino({ level: 'silent' });
     // A caller may already hand over the journal's child; binding `component` twice would print it twice.
     this.#log = log.bindings().component === 'journal' ? log : log.child({ component: 'journal' });
+    this.#qBound = opts.quarantine ?? DEFAULT_QUARANTINE_BOUND;
+    this.#dlBound = opts.deadLetters ?? DEFAULT_DEAD_LETTER_BOUND;
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------------------------
@@ -343,7 +411,59 @@ export class LevelJournal implements Journal {
     if (this.#opened) return;
     if (this.#closed)
       throw new PlantgateError('JOURNAL_CLOSED', 'The journal was closed and cannot be reopened.');
+    if (!this.#umaskHeld) {
+      holdPrivateUmask();
+      this.#umaskHeld = true;
+    }
+    try {
+      await this.#openInner();
+    } catch (err) {
+      this.#releaseUmask();
+      throw err;
+    }
+  }
+
+  #releaseUmask(): void {
+    if (!this.#umaskHeld) return;
+    this.#umaskHeld = false;
+    releasePrivateUmask();
+  }
+
+  /**
+   * The store's directory (and any parent it creates, such as a missing storage.dir) is 0700 and every file in it
+   * 0600, whatever the umask: records and quarantined payloads are plant data. Files LevelDB creates later are
+   * private through the umask held while the journal is open; this pass also fixes a store an older version left
+   * readable.
+   */
+  #makePrivate(dir: string): void {
+    try {
+      const created = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+      if (created !== undefined) {
+        // Every directory mkdir created, from the first one down to the store's own.
+        for (let d = dir; d.length >= created.length; d = dirname(d)) {
+          chmodSync(d, PRIVATE_DIR);
+          if (d === created) break;
+        }
+      }
+      if ((statSync(dir).mode & 0o777) !== PRIVATE_DIR) chmodSync(dir, PRIVATE_DIR);
+      for (const f of readdirSync(dir, { withFileTypes: true })) {
+        if (!f.isFile()) continue;
+        const path = join(dir, f.name);
+        if ((statSync(path).mode & 0o777) !== PRIVATE_FILE) chmodSync(path, PRIVATE_FILE);
+      }
+    } catch (err) {
+      // Not fatal: the journal works, but the operator must know its files may be readable by others.
+      this.#log.warn(
+        { err, dir },
+        `The journal directory ${dir} could not be made private (0700, files 0600): ${errText(err)}.`,
+      );
+    }
+  }
+
+  async #openInner(): Promise<void> {
     const dir = this.#opts.dir;
+    // Before LevelDB creates it, so that a missing storage.dir is created private too.
+    if (!existsSync(dir)) this.#makePrivate(dir);
     let damage: string | undefined = this.#precheckDamage(dir);
     if (damage === undefined) {
       try {
@@ -381,11 +501,18 @@ export class LevelJournal implements Journal {
     }
     this.#damaged = this.#meta.damaged;
     this.#writeOwner();
+    this.#makePrivate(dir);
     this.#opened = true;
     if (this.#opts.maxAgeMs !== undefined && this.#opts.maxAgeMs > 0) {
       const period = Math.max(50, Math.min(1000, Math.floor(this.#opts.maxAgeMs / 10)));
       this.#ageTimer = setInterval(() => this.#checkAge(), period);
       this.#ageTimer.unref();
+    }
+    const keptAges = [this.#qBound.maxAgeMs ?? 0, this.#dlBound.maxAgeMs ?? 0].filter((a) => a > 0);
+    if (keptAges.length > 0) {
+      const period = Math.max(50, Math.min(60_000, Math.floor(Math.min(...keptAges) / 10)));
+      this.#keptTimer = setInterval(() => this.#checkKeptAge(), period);
+      this.#keptTimer.unref();
     }
     this.#log.info(
       { dir, records: this.#meta.records, bytes: this.#meta.bytes, last_seq: this.#meta.last_seq },
@@ -398,6 +525,7 @@ export class LevelJournal implements Journal {
     this.#closed = true;
     this.#closing = (async () => {
       if (this.#ageTimer) clearInterval(this.#ageTimer);
+      if (this.#keptTimer) clearInterval(this.#keptTimer);
       // Flush everything that can be flushed; appends that wait for space cannot, and are told so.
       while (this.#loop) await this.#loop;
       const closedErr = () =>
@@ -418,6 +546,7 @@ export class LevelJournal implements Journal {
         }
         await this.#db.close();
       }
+      this.#releaseUmask();
       if (this.#opened)
         this.#log.info({ last_seq: this.#meta.last_seq, records: this.#meta.records }, 'Journal closed.');
     })();
@@ -486,7 +615,7 @@ export class LevelJournal implements Journal {
   #writeOwner(): void {
     try {
       const owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
-      writeFileSync(`${this.#opts.dir}/${OWNER_FILE}`, JSON.stringify(owner));
+      writeFileSync(`${this.#opts.dir}/${OWNER_FILE}`, JSON.stringify(owner), { mode: PRIVATE_FILE });
     } catch (err) {
       this.#log.warn(
         { err },
@@ -516,7 +645,9 @@ export class LevelJournal implements Journal {
   /** Reads meta and cursors, checks them against the store, and finishes deletions a crash interrupted. */
   async #load(db: ClassicLevel<string, string>): Promise<void> {
     const rawMeta = await db.get(META_KEY);
-    const meta = rawMeta === undefined ? newMeta() : { ...newMeta(), ...(JSON.parse(rawMeta) as MetaDoc) };
+    const parsedMeta = rawMeta === undefined ? undefined : (JSON.parse(rawMeta) as Partial<MetaDoc>);
+    const meta: MetaDoc = parsedMeta === undefined ? newMeta() : { ...newMeta(), ...parsedMeta };
+    if (parsedMeta !== undefined && parsedMeta.kept_v === undefined) await this.#upgradeKept(db, meta);
     const sinks = new Map<string, SinkRuntime>();
     for await (const [k, v] of db.iterator({ gte: 'c!', lt: 'c"' })) {
       const id = k.slice(2);
@@ -558,6 +689,35 @@ export class LevelJournal implements Journal {
     this.#sinks = sinks;
     this.#first = await this.#findFirst(db, meta);
     this.#compactedThrough = 0;
+  }
+
+  /**
+   * A store written before quarantine and dead letters were bounded: counts their bytes and builds the dead
+   * letters' time index once, in one synced batch with the meta that marks it done.
+   */
+  async #upgradeKept(db: ClassicLevel<string, string>, meta: MetaDoc): Promise<void> {
+    meta.q_bytes = 0;
+    meta.q_low = meta.next_q_id;
+    let first = true;
+    for await (const [k, v] of db.iterator({ gte: 'q!', lt: 'q"', highWaterMarkBytes: HWM })) {
+      if (first) meta.q_low = hexAt(k, 2, 16);
+      first = false;
+      meta.q_bytes += storedSize(k, v);
+    }
+    meta.dl_bytes = 0;
+    const batch = db.batch();
+    for await (const [k, v] of db.iterator({ gte: 'd!', lt: 'd"', highWaterMarkBytes: HWM })) {
+      meta.dl_bytes += storedSize(k, v);
+      const letter = (JSON.parse(v) as StoredDeadLetter).letter;
+      batch.put(timeKey(letter.at, k.slice(2)), '');
+    }
+    meta.kept_v = 1;
+    batch.put(META_KEY, JSON.stringify(meta));
+    await batch.write({ sync: true });
+    this.#log.info(
+      { quarantine_bytes: meta.q_bytes, dead_letter_bytes: meta.dl_bytes },
+      'Counted the quarantine and dead letters of a store written by an older version (their bounds apply now).',
+    );
   }
 
   async #recount(db: ClassicLevel<string, string>, meta: MetaDoc): Promise<void> {
@@ -630,9 +790,9 @@ export class LevelJournal implements Journal {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      const a: PendingAppend = { records, values, bytes, resolve, reject, signal, onAbort: undefined };
+      const a: PendingAppend = { records, values, bytes, resolve, reject, signal, unwatch: undefined };
       if (signal) {
-        a.onAbort = () => {
+        const abort = () => {
           const i = this.#appends.indexOf(a);
           // Once taken into a commit an append cannot be withdrawn; it resolves with that commit.
           if (i < 0) return;
@@ -643,7 +803,8 @@ export class LevelJournal implements Journal {
             this.#kick();
           }
         };
-        signal.addEventListener('abort', a.onAbort, { once: true });
+        // Settling the append (or taking it into a commit) detaches it from the signal.
+        a.unwatch = this.#abortFanout.watch(signal, abort);
       }
       this.#appends.push(a);
       this.#kick();
@@ -719,9 +880,9 @@ export class LevelJournal implements Journal {
         after: afterSeq,
         sink: sinkId,
         resolve,
-        cleanup: () => signal.removeEventListener('abort', onAbort),
+        cleanup: () => unwatch(),
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      const unwatch = this.#abortFanout.watch(signal, onAbort);
       this.#waiters.add(w);
     });
   }
@@ -764,6 +925,68 @@ export class LevelJournal implements Journal {
     return out;
   }
 
+  async pageDeadLetters(opts: {
+    after?: string;
+    limit: number;
+    sink?: string;
+  }): Promise<Page<DeadLetter, string>> {
+    checkLimit(opts.limit, 'pageDeadLetters');
+    if (opts.after !== undefined && typeof opts.after !== 'string') {
+      throw new PlantgateError('INVALID_ARGUMENT', 'pageDeadLetters: `after` must be the `next` of a page.');
+    }
+    const db = this.#openDb();
+    // The time index lists dead letters in the order they were dead-lettered: per sink, the order of their seqs.
+    const it = db.keys({ gt: opts.after === undefined ? 't!' : `t!${opts.after}`, lt: 't"' });
+    const items: DeadLetter[] = [];
+    let next: string | undefined;
+    let full = false;
+    let scanned = 0;
+    try {
+      while (!full) {
+        const chunk = await it.nextv(Math.min(1000, opts.limit));
+        if (chunk.length === 0) break;
+        const values = await db.getMany(chunk.map((k) => `d!${k.slice(14)}`));
+        for (let i = 0; i < chunk.length; i++) {
+          scanned++;
+          next = (chunk[i] as string).slice(2);
+          const v = values[i];
+          if (v !== undefined) {
+            const letter = (JSON.parse(v) as StoredDeadLetter).letter;
+            if (opts.sink === undefined || letter.sink === opts.sink) items.push(letter);
+          }
+          if (items.length >= opts.limit || scanned >= opts.limit * PAGE_SCAN_FACTOR) {
+            full = true;
+            break;
+          }
+        }
+      }
+    } catch (err) {
+      throw this.#wrapDbError(err, 'pageDeadLetters');
+    } finally {
+      await it.close().catch(() => undefined);
+    }
+    // Whether anything follows is known only by looking; an extra empty page is cheaper than a wrong end.
+    return full && next !== undefined ? { items, next } : { items };
+  }
+
+  async getDeadLetter(batchId: string): Promise<DeadLetter | undefined> {
+    const db = this.#openDb();
+    const v = await db.get(`d!${batchId}`).catch((err: unknown) => {
+      throw this.#wrapDbError(err, 'getDeadLetter');
+    });
+    return v === undefined ? undefined : (JSON.parse(v) as StoredDeadLetter).letter;
+  }
+
+  async *exportDeadLetters(opts: { sink?: string; pageSize?: number } = {}): AsyncGenerator<DeadLetter> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.pageDeadLetters({ after, limit: opts.pageSize ?? 100, sink: opts.sink });
+      yield* page.items;
+      if (page.next === undefined) return;
+      after = page.next;
+    }
+  }
+
   removeDeadLetter(batchId: string, outcome: 'delivered' | 'purged'): Promise<DeadLetter | undefined> {
     if (this.#closed || !this.#opened) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => {
@@ -798,6 +1021,58 @@ export class LevelJournal implements Journal {
       throw this.#wrapDbError(err, 'listQuarantine');
     }
     return out;
+  }
+
+  async pageQuarantine(opts: {
+    after?: number;
+    limit: number;
+    reason?: string;
+  }): Promise<Page<QuarantineEntry, number>> {
+    checkLimit(opts.limit, 'pageQuarantine');
+    if (opts.after !== undefined && !(Number.isSafeInteger(opts.after) && opts.after >= 0)) {
+      throw new PlantgateError(
+        'INVALID_ARGUMENT',
+        `pageQuarantine: \`after\` must be an entry id (a whole number >= 0); got ${String(opts.after)}.`,
+      );
+    }
+    const db = this.#openDb();
+    const items: QuarantineEntry[] = [];
+    let last: number | undefined;
+    let scanned = 0;
+    let exhausted = true;
+    const it = db.iterator({ gt: `q!${hex16(opts.after ?? 0)}`, lt: 'q"' });
+    try {
+      for await (const [k, v] of it) {
+        last = hexAt(k, 2, 16);
+        scanned++;
+        // The reason is read without decoding the whole entry when it does not match.
+        if (opts.reason === undefined || v.includes(JSON.stringify(opts.reason))) {
+          const e = decodeTagged<QuarantineEntry>(v);
+          if (opts.reason === undefined || e.reason === opts.reason) items.push(e);
+        }
+        if (items.length >= opts.limit || scanned >= opts.limit * PAGE_SCAN_FACTOR) {
+          exhausted = false;
+          break;
+        }
+      }
+    } catch (err) {
+      throw this.#wrapDbError(err, 'pageQuarantine');
+    } finally {
+      await it.close().catch(() => undefined);
+    }
+    return exhausted || last === undefined ? { items } : { items, next: last };
+  }
+
+  async *exportQuarantine(
+    opts: { reason?: string; pageSize?: number } = {},
+  ): AsyncGenerator<QuarantineEntry> {
+    let after: number | undefined;
+    for (;;) {
+      const page = await this.pageQuarantine({ after, limit: opts.pageSize ?? 100, reason: opts.reason });
+      yield* page.items;
+      if (page.next === undefined) return;
+      after = page.next;
+    }
   }
 
   async getQuarantine(id: number): Promise<QuarantineEntry | undefined> {
@@ -871,8 +1146,14 @@ export class LevelJournal implements Journal {
         held_by_reason: { ...m.q_held_by_reason },
         replayed: m.q_replayed,
         purged: m.q_purged,
+        ...this.#keptStats('quarantine'),
       },
-      dead_letters: { batches: m.dl_batches, records: m.dl_records },
+      dead_letters: {
+        batches: m.dl_batches,
+        records: m.dl_records,
+        dropped_records: m.dl_dropped_records,
+        ...this.#keptStats('dead_letters'),
+      },
       blocked: this.#blocked,
       ...(this.#damaged ? { damaged: { ...this.#damaged } } : {}),
       ...(this.#writeError ? { write_error: { ...this.#writeError } } : {}),
@@ -883,7 +1164,16 @@ export class LevelJournal implements Journal {
    * Recounts the records and bytes in the store and compares them with the counters (slow: scans the whole
    * journal). For tests and an operator's consistency check.
    */
-  async check(): Promise<{ records: number; bytes: number; counted_records: number; counted_bytes: number }> {
+  async check(): Promise<{
+    records: number;
+    bytes: number;
+    counted_records: number;
+    counted_bytes: number;
+    quarantine_bytes: number;
+    counted_quarantine_bytes: number;
+    dead_letter_bytes: number;
+    counted_dead_letter_bytes: number;
+  }> {
     const db = this.#openDb();
     // Wait for the commit loop so the counters and the store describe the same moment.
     while (this.#loop) await this.#loop;
@@ -899,7 +1189,22 @@ export class LevelJournal implements Journal {
       n++;
       bytes += storedSize(k, v);
     }
-    return { records: m.records, bytes: m.bytes, counted_records: n, counted_bytes: bytes };
+    let qBytes = 0;
+    for await (const [k, v] of db.iterator({ gte: 'q!', lt: 'q"', highWaterMarkBytes: HWM }))
+      qBytes += storedSize(k, v);
+    let dlBytes = 0;
+    for await (const [k, v] of db.iterator({ gte: 'd!', lt: 'd"', highWaterMarkBytes: HWM }))
+      dlBytes += storedSize(k, v);
+    return {
+      records: m.records,
+      bytes: m.bytes,
+      counted_records: n,
+      counted_bytes: bytes,
+      quarantine_bytes: m.q_bytes,
+      counted_quarantine_bytes: qBytes,
+      dead_letter_bytes: m.dl_bytes,
+      counted_dead_letter_bytes: dlBytes,
+    };
   }
 
   /** Internal counters for benchmarks and tests: commits, records per commit, deletion and drop passes. */
@@ -958,7 +1263,9 @@ export class LevelJournal implements Journal {
     const path = `${this.#opts.dir}/${DAMAGE_MARKER}`;
     if (existsSync(path)) return;
     try {
-      writeFileSync(path, JSON.stringify({ at: new Date().toISOString(), error: errText(err) }));
+      writeFileSync(path, JSON.stringify({ at: new Date().toISOString(), error: errText(err) }), {
+        mode: PRIVATE_FILE,
+      });
     } catch {
       // The log line below still says it.
     }
@@ -968,7 +1275,8 @@ export class LevelJournal implements Journal {
     );
   }
   #settleAppend(a: PendingAppend, err?: unknown): void {
-    if (a.signal && a.onAbort) a.signal.removeEventListener('abort', a.onAbort);
+    a.unwatch?.();
+    a.unwatch = undefined;
     if (err === undefined) a.resolve();
     else a.reject(err);
   }
@@ -981,6 +1289,16 @@ export class LevelJournal implements Journal {
     if (this.#ageNextAt !== undefined && Date.now() >= this.#ageNextAt) {
       this.#ageDue = true;
       this.#unstall();
+      this.#kick();
+    }
+  }
+  #checkKeptAge(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    const due = (next: number | undefined, b: KeptBound) =>
+      (b.maxAgeMs ?? 0) > 0 && next !== undefined && now >= next;
+    if (due(this.#qAgeNextAt, this.#qBound) || due(this.#dlAgeNextAt, this.#dlBound)) {
+      this.#keptAgeDue = true;
       this.#kick();
     }
   }
@@ -1003,6 +1321,7 @@ export class LevelJournal implements Journal {
       this.#sinkChanges.length > 0 ||
       this.#stateWaiters.length > 0 ||
       this.#ageDue ||
+      this.#keptAgeDue ||
       this.#deletionBacklog
     );
   }
@@ -1055,6 +1374,8 @@ export class LevelJournal implements Journal {
       first: this.#first,
       firstDirty: false,
       maxDropped: 0,
+      keptDrops: { q: 0, dl: 0 },
+      keptFreed: { q: false, dl: false },
     };
   }
 
@@ -1078,6 +1399,8 @@ export class LevelJournal implements Journal {
     this.#inflightStates = states;
     const ageDue = this.#ageDue;
     this.#ageDue = false;
+    const keptAgeDue = this.#keptAgeDue;
+    this.#keptAgeDue = false;
     this.#deletionBacklog = false;
     let taken: PendingAppend[] = [];
     let batch: ReturnType<ClassicLevel<string, string>['batch']> | undefined;
@@ -1103,20 +1426,30 @@ export class LevelJournal implements Journal {
           ackedSinks.add(a.sink);
         });
       }
+      const removedDl = new Set<string>();
       for (const d of deadLetters) {
         await step(d, async () => {
-          await this.#storeDeadLetter(draft, d, ops);
+          await this.#storeDeadLetter(draft, d, ops, removedDl);
           ackedSinks.add(d.letter.sink);
         });
       }
-      const removedDl = new Set<string>();
       for (const r of dlRemovals) {
         await step(r, () => this.#removeDeadLetter(draft, r.batchId, r.outcome, ops, removedDl));
       }
       const removedQ = new Set<number>();
       for (const r of qRemovals)
         await step(r, () => this.#removeQuarantine(draft, r.ids, r.outcome, ops, removedQ));
-      for (const q of quarantines) await step(q, () => this.#addQuarantine(draft, q.entries, ops));
+      if (quarantines.length > 0) {
+        // All of this commit's entries at once: the bound then makes room (or refuses) once, not per request.
+        for (const q of quarantines) await step(q, () => undefined);
+        await this.#addQuarantines(
+          draft,
+          quarantines.flatMap((q) => q.entries),
+          ops,
+          removedQ,
+        );
+      }
+      if (keptAgeDue) await this.#keptAgePass(draft, ops, removedQ, removedDl);
       for (const [key, json] of states) ops.push({ type: 'put', key: `s!${key}`, value: json });
       for (const w of stateWaiters) await step(w, () => undefined);
 
@@ -1206,6 +1539,13 @@ export class LevelJournal implements Journal {
   /** Makes a synced draft the live state. */
   #install(draft: Draft, ackedSinks: Set<string>): void {
     this.#meta = draft.meta;
+    // Room made otherwise (replay, purge, age) ends an episode; a byte-bound drop in the same commit starts one.
+    if (draft.keptFreed.q) this.#qEpisode = undefined;
+    if (draft.keptFreed.dl) this.#dlEpisode = undefined;
+    if (draft.keptDrops.q > 0)
+      this.#qEpisode = this.#noteKeptDrops('quarantine', this.#qEpisode, draft.keptDrops.q);
+    if (draft.keptDrops.dl > 0)
+      this.#dlEpisode = this.#noteKeptDrops('dead_letters', this.#dlEpisode, draft.keptDrops.dl);
     this.#first = draft.first;
     for (const id of draft.removed) this.#sinks.delete(id);
     for (const [id, doc] of draft.sinks) {
@@ -1360,7 +1700,7 @@ export class LevelJournal implements Journal {
     return n;
   }
 
-  async #storeDeadLetter(draft: Draft, d: PendingDeadLetter, ops: Op[]): Promise<void> {
+  async #storeDeadLetter(draft: Draft, d: PendingDeadLetter, ops: Op[], removed: Set<string>): Promise<void> {
     const key = `d!${d.letter.batch_id}`;
     const pendingPut = ops.find((o): o is Op & { type: 'put' } => o.type === 'put' && o.key === key);
     const old = pendingPut?.value ?? (await (this.#db as ClassicLevel<string, string>).get(key));
@@ -1373,11 +1713,39 @@ export class LevelJournal implements Journal {
     );
     // Idempotent: a batch dead-lettered again (after a crash) keeps one entry; its count only grows by what moved.
     const stored: StoredDeadLetter = old === undefined ? { letter: d.letter, counted: 0 } : JSON.parse(old);
-    if (old === undefined) draft.meta.dl_batches++;
     stored.counted += n;
-    draft.meta.dl_records += n;
-    if (pendingPut) pendingPut.value = JSON.stringify(stored);
-    else ops.push({ type: 'put', key, value: JSON.stringify(stored) });
+    const value = JSON.stringify(stored);
+    const m = draft.meta;
+    const b = this.#dlBound;
+    const oldSize = old === undefined ? 0 : storedSize(key, old);
+    const size = storedSize(key, value);
+    let fits = m.dl_bytes - oldSize + size <= b.maxBytes;
+    if (!fits && b.whenFull === 'drop_oldest' && size <= b.maxBytes) {
+      const need = m.dl_bytes - oldSize + size - b.maxBytes;
+      const freed = await this.#dropOldDeadLetters(draft, ops, removed, 'max_bytes', {
+        needBytes: need,
+        keep: d.letter.batch_id,
+      });
+      fits = freed >= need;
+    }
+    if (!fits) {
+      // Kept nowhere: the batch's records are counted dropped for the sink (an older copy of it stays as it was).
+      const doc = draft.sinks.get(d.letter.sink) as SinkDoc;
+      doc.dead_lettered -= n;
+      bump(doc.dropped, 'dead_letters_max_bytes', n);
+      bump(m.dl_dropped, 'max_bytes', 1);
+      m.dl_dropped_records += n;
+      draft.keptDrops.dl++;
+      return;
+    }
+    if (old === undefined) m.dl_batches++;
+    m.dl_records += n;
+    m.dl_bytes += size - oldSize;
+    if (pendingPut) pendingPut.value = value;
+    else ops.push({ type: 'put', key, value });
+    ops.push({ type: 'put', key: timeKey(stored.letter.at, stored.letter.batch_id), value: '' });
+    if (this.#dlAgeNextAt === undefined && (b.maxAgeMs ?? 0) > 0)
+      this.#dlAgeNextAt = stored.letter.at + (b.maxAgeMs as number);
   }
 
   async #removeDeadLetter(
@@ -1387,6 +1755,17 @@ export class LevelJournal implements Journal {
     ops: Op[],
     removed: Set<string>,
   ): Promise<DeadLetter | undefined> {
+    return (await this.#deleteDeadLetter(draft, batchId, outcome, ops, removed))?.letter;
+  }
+
+  /** Removes a dead letter and its time index entry; `max_bytes`/`max_age` are drops by the bound. */
+  async #deleteDeadLetter(
+    draft: Draft,
+    batchId: string,
+    outcome: 'delivered' | 'purged' | 'max_bytes' | 'max_age',
+    ops: Op[],
+    removed: Set<string>,
+  ): Promise<{ letter: DeadLetter; bytes: number } | undefined> {
     const key = `d!${batchId}`;
     if (removed.has(key)) return undefined;
     const pendingPut = ops.find((o): o is Op & { type: 'put' } => o.type === 'put' && o.key === key);
@@ -1395,27 +1774,212 @@ export class LevelJournal implements Journal {
     const s = JSON.parse(v) as StoredDeadLetter;
     removed.add(key);
     ops.push({ type: 'del', key });
-    draft.meta.dl_batches--;
-    draft.meta.dl_records -= s.counted;
+    ops.push({ type: 'del', key: timeKey(s.letter.at, batchId) });
+    const m = draft.meta;
+    const bytes = storedSize(key, v);
+    m.dl_batches--;
+    m.dl_records -= s.counted;
+    m.dl_bytes -= bytes;
+    if (m.dl_batches === 0) m.dl_bytes = 0;
     const doc = draft.sinks.get(s.letter.sink);
     if (doc) {
       doc.dead_lettered -= s.counted;
       if (outcome === 'delivered') doc.delivered += s.counted;
-      else bump(doc.dropped, 'purged', s.counted);
+      else if (outcome === 'purged') bump(doc.dropped, 'purged', s.counted);
+      else bump(doc.dropped, `dead_letters_${outcome}`, s.counted);
     }
-    return s.letter;
+    if (outcome === 'max_bytes' || outcome === 'max_age') {
+      bump(m.dl_dropped, outcome, 1);
+      m.dl_dropped_records += s.counted;
+    }
+    if (outcome === 'max_bytes') draft.keptDrops.dl++;
+    else draft.keptFreed.dl = true;
+    return { letter: s.letter, bytes };
   }
 
-  #addQuarantine(draft: Draft, entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>, ops: Op[]): void {
+  /**
+   * Drops dead letters oldest first (by the time they were dead-lettered) until `needBytes` are freed or, with
+   * `cutoff`, at the first one dead-lettered at or after it. Returns the bytes freed.
+   */
+  async #dropOldDeadLetters(
+    draft: Draft,
+    ops: Op[],
+    removed: Set<string>,
+    cause: 'max_bytes' | 'max_age',
+    stop: { needBytes?: number; cutoff?: number; keep?: string },
+  ): Promise<number> {
+    const db = this.#db as ClassicLevel<string, string>;
+    let freed = 0;
+    let n = 0;
+    let stoppedAt: number | undefined;
+    let more = false;
+    const it = db.keys({ gte: 't!', lt: 't"' });
+    try {
+      for await (const k of it) {
+        if (stop.needBytes !== undefined && freed >= stop.needBytes) {
+          more = true;
+          break;
+        }
+        const at = hexAt(k, 2, 12);
+        if (stop.cutoff !== undefined && at >= stop.cutoff) {
+          stoppedAt = at;
+          break;
+        }
+        if (n >= MAX_KEPT_DROP_PER_PASS) {
+          more = true;
+          break;
+        }
+        const batchId = k.slice(14);
+        if (batchId === stop.keep || removed.has(`d!${batchId}`)) continue;
+        const r = await this.#deleteDeadLetter(draft, batchId, cause, ops, removed);
+        // An index entry without its letter (cannot happen in one synced batch, but costs nothing to heal).
+        if (!r) ops.push({ type: 'del', key: k });
+        else freed += r.bytes;
+        n++;
+      }
+    } finally {
+      await it.close().catch(() => undefined);
+    }
+    if (cause === 'max_age') {
+      const maxAge = this.#dlBound.maxAgeMs ?? 0;
+      if (more) this.#keptAgeDue = true;
+      else this.#dlAgeNextAt = stoppedAt === undefined ? undefined : stoppedAt + maxAge;
+    }
+    return freed;
+  }
+
+  /** Adds quarantine entries within the bound: drops the oldest entries, or refuses new ones (`drop_newest`). */
+  async #addQuarantines(
+    draft: Draft,
+    entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>,
+    ops: Op[],
+    removed: Set<number>,
+  ): Promise<void> {
     const m = draft.meta;
-    for (const e of entries) {
+    const b = this.#qBound;
+    const items = entries.map((e) => {
       const id = m.next_q_id++;
-      ops.push({ type: 'put', key: `q!${hex16(id)}`, value: encodeTagged({ ...e, id }) });
+      const key = `q!${hex16(id)}`;
+      const value = encodeTagged({ ...e, id });
       m.q_total++;
       bump(m.q_by_reason, e.reason, 1);
-      m.q_held++;
-      bump(m.q_held_by_reason, e.reason, 1);
+      return { e, key, value, size: storedSize(key, value), keep: true };
+    });
+    const refuse = (it: { keep: boolean }) => {
+      it.keep = false;
+      bump(m.q_dropped, 'max_bytes', 1);
+      draft.keptDrops.q++;
+    };
+    // An entry larger than the whole bound can never be kept.
+    for (const it of items) if (it.size > b.maxBytes) refuse(it);
+    if (b.whenFull === 'drop_newest') {
+      let bytes = m.q_bytes;
+      for (const it of items) {
+        if (!it.keep) continue;
+        if (bytes + it.size > b.maxBytes) refuse(it);
+        else bytes += it.size;
+      }
+    } else {
+      let total = 0;
+      for (const it of items) if (it.keep) total += it.size;
+      const need = m.q_bytes + total - b.maxBytes;
+      if (need > 0) {
+        let over =
+          need - (await this.#dropOldQuarantine(draft, ops, removed, 'max_bytes', { needBytes: need }));
+        // Only this commit's own entries are left to drop: the oldest of them go first.
+        for (const it of items) {
+          if (over <= 0) break;
+          if (!it.keep) continue;
+          refuse(it);
+          over -= it.size;
+        }
+      }
     }
+    for (const it of items) {
+      if (!it.keep) continue;
+      ops.push({ type: 'put', key: it.key, value: it.value });
+      m.q_held++;
+      bump(m.q_held_by_reason, it.e.reason, 1);
+      m.q_bytes += it.size;
+      if (this.#qAgeNextAt === undefined && (b.maxAgeMs ?? 0) > 0)
+        this.#qAgeNextAt = it.e.at + (b.maxAgeMs as number);
+    }
+  }
+
+  /**
+   * Drops quarantine entries oldest first (in id order) until `needBytes` are freed or, with `cutoff`, at the first
+   * entry quarantined at or after it. Returns the bytes freed.
+   */
+  async #dropOldQuarantine(
+    draft: Draft,
+    ops: Op[],
+    removed: Set<number>,
+    cause: 'max_bytes' | 'max_age',
+    stop: { needBytes?: number; cutoff?: number },
+  ): Promise<number> {
+    const m = draft.meta;
+    let freed = 0;
+    let n = 0;
+    let stoppedAt: number | undefined;
+    let more = false;
+    const it = (this.#db as ClassicLevel<string, string>).iterator({
+      gte: `q!${hex16(m.q_low)}`,
+      lt: 'q"',
+      highWaterMarkBytes: HWM,
+    });
+    try {
+      for await (const [k, v] of it) {
+        if (stop.needBytes !== undefined && freed >= stop.needBytes) {
+          more = true;
+          break;
+        }
+        const id = hexAt(k, 2, 16);
+        if (removed.has(id)) continue;
+        // Tagged JSON is JSON: `at` and `reason` are plain, no need to decode the sample.
+        const e = JSON.parse(v) as { at?: unknown; reason?: unknown };
+        const at = typeof e.at === 'number' ? e.at : 0;
+        if (stop.cutoff !== undefined && at >= stop.cutoff) {
+          stoppedAt = at;
+          break;
+        }
+        if (n >= MAX_KEPT_DROP_PER_PASS) {
+          more = true;
+          break;
+        }
+        removed.add(id);
+        ops.push({ type: 'del', key: k });
+        const size = storedSize(k, v);
+        m.q_held--;
+        bump(m.q_held_by_reason, String(e.reason), -1);
+        m.q_bytes -= size;
+        bump(m.q_dropped, cause, 1);
+        m.q_low = id + 1;
+        if (cause === 'max_bytes') draft.keptDrops.q++;
+        else draft.keptFreed.q = true;
+        freed += size;
+        n++;
+      }
+    } finally {
+      await it.close().catch(() => undefined);
+    }
+    if (m.q_held === 0) m.q_bytes = 0;
+    if (cause === 'max_age') {
+      const maxAge = this.#qBound.maxAgeMs ?? 0;
+      if (more) this.#keptAgeDue = true;
+      else this.#qAgeNextAt = stoppedAt === undefined ? undefined : stoppedAt + maxAge;
+    }
+    return freed;
+  }
+
+  /** Drops quarantine entries and dead letters older than their `max_age`. */
+  async #keptAgePass(draft: Draft, ops: Op[], removedQ: Set<number>, removedDl: Set<string>): Promise<void> {
+    const now = Date.now();
+    const qAge = this.#qBound.maxAgeMs ?? 0;
+    if (qAge > 0 && this.#qAgeNextAt !== undefined && now >= this.#qAgeNextAt)
+      await this.#dropOldQuarantine(draft, ops, removedQ, 'max_age', { cutoff: now - qAge });
+    const dlAge = this.#dlBound.maxAgeMs ?? 0;
+    if (dlAge > 0 && this.#dlAgeNextAt !== undefined && now >= this.#dlAgeNextAt)
+      await this.#dropOldDeadLetters(draft, ops, removedDl, 'max_age', { cutoff: now - dlAge });
   }
 
   async #removeQuarantine(
@@ -1436,6 +2000,8 @@ export class LevelJournal implements Journal {
       const e = decodeTagged<QuarantineEntry>(v);
       ops.push({ type: 'del', key: keys[i] as string });
       removed.add(unique[i] as number);
+      m.q_bytes -= storedSize(keys[i] as string, v);
+      draft.keptFreed.q = true;
       m.q_held--;
       bump(m.q_held_by_reason, e.reason, -1);
       if (outcome === 'replayed') m.q_replayed++;
@@ -1587,7 +2153,10 @@ export class LevelJournal implements Journal {
       bytes -= (this.#appends[count] as PendingAppend).bytes;
     }
     const taken = this.#appends.splice(0, count);
-    for (const a of taken) if (a.signal && a.onAbort) a.signal.removeEventListener('abort', a.onAbort);
+    for (const a of taken) {
+      a.unwatch?.();
+      a.unwatch = undefined;
+    }
     if (this.#appends.length > 0 && count === 0) {
       // The head does not fit; with drop_oldest, the pass limit may just need another round.
       if (this.#opts.whenFull === 'block' || eventsOnly) {
@@ -1598,6 +2167,55 @@ export class LevelJournal implements Journal {
       this.#setBlocked(false, false);
     }
     return taken;
+  }
+
+  /** Starts or extends an episode of byte-bound drops; one warning per episode and at most one per 10 minutes. */
+  #noteKeptDrops(
+    which: 'quarantine' | 'dead_letters',
+    ep: { since: number; last: number; logged: number } | undefined,
+    n: number,
+  ): { since: number; last: number; logged: number } {
+    const now = Date.now();
+    const bound = which === 'quarantine' ? this.#qBound : this.#dlBound;
+    const next = ep && this.#episodeActive(ep, now) ? ep : { since: now, last: now, logged: 0 };
+    next.last = now;
+    if (now - next.logged >= KEPT_EPISODE_MS) {
+      next.logged = now;
+      const m = this.#meta;
+      const what = which === 'quarantine' ? 'quarantine entries' : 'dead-letter batches';
+      const dropped = which === 'quarantine' ? m.q_dropped.max_bytes : m.dl_dropped.max_bytes;
+      this.#log.warn(
+        {
+          [which]: { bytes: which === 'quarantine' ? m.q_bytes : m.dl_bytes, max_bytes: bound.maxBytes },
+          dropped_now: n,
+          dropped_total: dropped ?? 0,
+          when_full: bound.whenFull,
+        },
+        `The ${which === 'quarantine' ? 'quarantine' : 'dead-letter store'} is at its bound (storage.${which}.max_bytes ${bound.maxBytes}); ${
+          bound.whenFull === 'drop_oldest' ? `its oldest ${what} are dropped` : `new ${what} are dropped`
+        } and counted. Replay or purge them, or raise the bound.`,
+      );
+    }
+    return next;
+  }
+
+  #episodeActive(ep: { since: number; last: number } | undefined, now: number): boolean {
+    return ep !== undefined && now - ep.last < KEPT_EPISODE_MS;
+  }
+
+  #keptStats(which: 'quarantine' | 'dead_letters'): KeptStats {
+    const m = this.#meta;
+    const b = which === 'quarantine' ? this.#qBound : this.#dlBound;
+    const ep = which === 'quarantine' ? this.#qEpisode : this.#dlEpisode;
+    const active = this.#episodeActive(ep, Date.now());
+    return {
+      bytes: which === 'quarantine' ? m.q_bytes : m.dl_bytes,
+      max_bytes: b.maxBytes,
+      ...((b.maxAgeMs ?? 0) > 0 ? { max_age_ms: b.maxAgeMs } : {}),
+      when_full: b.whenFull,
+      dropped: { ...(which === 'quarantine' ? m.q_dropped : m.dl_dropped) },
+      ...(active && ep ? { dropping_since: ep.since } : {}),
+    };
   }
 
   #setBlocked(on: boolean, eventsOnly: boolean): void {
@@ -1736,6 +2354,77 @@ export class LevelJournal implements Journal {
       .finally(() => {
         this.#compaction = undefined;
       });
+  }
+
+  /**
+   * Read-only: the last `limit` records still in the journal (any sink, dropped readings skipped), oldest first.
+   * The ingest path recovers the ids of the most recent appends from it at start (DuplicateFilter in ingest.ts).
+   */
+  async readTail(limit: number): Promise<JournalEntry[]> {
+    if (!Number.isInteger(limit) || limit < 1) return [];
+    const db = this.#openDb();
+    const D = this.#meta.drop_frontier;
+    const out: JournalEntry[] = [];
+    const it = db.iterator({
+      gt: seqKey(this.#meta.deleted_through),
+      lt: J_END,
+      reverse: true,
+      highWaterMarkBytes: HWM,
+    });
+    let lastChunk: Array<[string, string]> = [];
+    try {
+      while (out.length < limit) {
+        const chunk = await it.nextv(Math.min(1000, Math.max(64, limit - out.length)));
+        lastChunk = chunk;
+        if (chunk.length === 0) break;
+        for (const [k, v] of chunk) {
+          const seq = seqOf(k);
+          if (seq <= D && !isEvent(v)) continue;
+          out.push(new StoredEntry(seq, storedSize(k, v), v.slice(HEADER_LEN)));
+          if (out.length >= limit) break;
+        }
+      }
+    } catch (err) {
+      throw this.#wrapDbError(err, 'read');
+    } finally {
+      await it.close().catch(() => undefined);
+      noteIteratorGarbage(chunkFootprint(lastChunk));
+    }
+    return out.reverse();
+  }
+}
+
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
+let umaskHolders = 0;
+let savedUmask = 0;
+/**
+ * While any journal is open the process umask also masks group and other bits (077 added to what it was):
+ * LevelDB creates its table and log files from its own threads all along, so a chmod after open would miss them.
+ * Restored when the last journal closes. Worker threads cannot change the umask; there the open-time pass alone
+ * applies.
+ */
+function holdPrivateUmask(): void {
+  if (!isMainThread) return;
+  if (umaskHolders++ === 0) {
+    savedUmask = process.umask(0o077);
+    process.umask(savedUmask | 0o077);
+  }
+}
+function releasePrivateUmask(): void {
+  if (!isMainThread || umaskHolders === 0) return;
+  if (--umaskHolders === 0) process.umask(savedUmask);
+}
+
+/** A page scans at most this many entries per item asked for, so a rare filter cannot make one page read everything. */
+const PAGE_SCAN_FACTOR = 20;
+
+function checkLimit(limit: unknown, what: string): void {
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+    throw new PlantgateError(
+      'INVALID_ARGUMENT',
+      `${what}: limit must be a whole number from 1 to ${MAX_PAGE_LIMIT}; got ${String(limit)}.`,
+    );
   }
 }
 

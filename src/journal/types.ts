@@ -4,6 +4,30 @@ import type { CanonicalRecord, RawSample } from '../model/records.js';
 
 export type WhenFull = 'drop_oldest' | 'block';
 
+/** What a full quarantine or dead-letter store gives up: its oldest entries, or the entry that does not fit. */
+export type KeptWhenFull = 'drop_oldest' | 'drop_newest';
+
+/**
+ * The bound of the quarantine or of the dead letters, separate from `maxBytes` (which bounds records only).
+ * Entries dropped to keep it are counted persistently by cause (`max_bytes`, `max_age`), never silently lost.
+ */
+export interface KeptBound {
+  /** Upper bound of the stored entries (key + value bytes). */
+  maxBytes: number;
+  /** Entries older than this (ms since quarantined / dead-lettered) are dropped; no age limit when absent or 0. */
+  maxAgeMs?: number;
+  whenFull: KeptWhenFull;
+}
+
+/** Used when `JournalOptions.quarantine` is absent: 64 MiB, 30 days, drop oldest. */
+export const DEFAULT_QUARANTINE_BOUND: KeptBound = {
+  maxBytes: 64 * 1024 ** 2,
+  maxAgeMs: 30 * 86_400_000,
+  whenFull: 'drop_oldest',
+};
+/** Used when `JournalOptions.deadLetters` is absent: 256 MiB, no age limit (an operator decides), drop oldest. */
+export const DEFAULT_DEAD_LETTER_BOUND: KeptBound = { maxBytes: 256 * 1024 ** 2, whenFull: 'drop_oldest' };
+
 export interface JournalOptions {
   /** Directory of the LevelDB store. */
   dir: string;
@@ -14,6 +38,10 @@ export interface JournalOptions {
   whenFull: WhenFull;
   /** Group-commit interval: appends arriving within it share one synced write. */
   commitIntervalMs: number;
+  /** Bound of the quarantine; DEFAULT_QUARANTINE_BOUND when absent. */
+  quarantine?: KeptBound;
+  /** Bound of the dead letters; DEFAULT_DEAD_LETTER_BOUND when absent. */
+  deadLetters?: KeptBound;
   /** Parent logger; the journal logs through a child `{component: 'journal'}`. Silent when absent. */
   log?: Logger;
 }
@@ -43,7 +71,10 @@ export interface SinkLedger {
   /** Selected records after the cursor still in the journal. */
   queued: number;
   dead_lettered: number;
-  /** By reason: `max_bytes`, `max_age` (readings only: events are never dropped), `purged` (dead letters purged). */
+  /**
+   * By reason: `max_bytes`, `max_age` (readings only: events are never dropped), `purged` (dead letters purged),
+   * `dead_letters_max_bytes` / `dead_letters_max_age` (records of dead letters dropped by the dead-letter bound).
+   */
   dropped: Record<string, number>;
 }
 
@@ -71,14 +102,35 @@ export interface JournalStats {
     held_by_reason?: Record<string, number>;
     replayed?: number;
     purged?: number;
-  };
-  dead_letters: { batches: number; records: number };
+  } & KeptStats;
+  /** `batches`/`records` are held now; `dropped` counts batches dropped by the bound, `dropped_records` their records. */
+  dead_letters: { batches: number; records: number; dropped_records?: number } & KeptStats;
   /** True while appends wait for space (`block`, or `drop_oldest` with only events left to drop). */
   blocked: boolean;
   /** Set when the store was found damaged at open (or during the previous run) and moved aside; a fresh store is in use. */
   damaged?: { moved_to: string; at: number; error: string };
   /** Set while writes fail (e.g. the disk is full): appends are rejected (`JOURNAL_FULL` for a full disk). */
   write_error?: { at: number; error: string };
+}
+
+/**
+ * The bound of the quarantine or dead letters as stats show it. `total = held + replayed + purged + dropped` for the
+ * quarantine (entries refused by drop_newest are counted in `total` and `dropped`).
+ */
+export interface KeptStats {
+  /** Stored size now (key + value bytes). */
+  bytes?: number;
+  max_bytes?: number;
+  max_age_ms?: number;
+  when_full?: KeptWhenFull;
+  /** Entries (dead letters: batches) dropped by the bound, cumulative and persisted, by cause: `max_bytes`, `max_age`. */
+  dropped?: Record<string, number>;
+  /**
+   * Set while the store is at its bound and dropping: a `max_bytes` drop (or refusal) happened in the last 10
+   * minutes and no replay, purge or age drop has made room since. Epoch ms when this episode began. /status is
+   * degraded meanwhile.
+   */
+  dropping_since?: number;
 }
 
 export interface QuarantineEntry {
@@ -101,6 +153,19 @@ export interface DeadLetter {
   error: string;
   records: CanonicalRecord[];
 }
+
+/**
+ * One page of a listing: at most `limit` items in store order, and `next`, the cursor to pass as `after` for the
+ * following page. `next` is absent only when the listing is exhausted; a page may hold fewer than `limit` items
+ * (even none) and still have a `next` when a filter skipped many entries (a page bounds the entries it scans).
+ */
+export interface Page<T, C> {
+  items: T[];
+  next?: C;
+}
+
+/** Largest `limit` a page accepts; a larger or non-integer limit is refused (`INVALID_ARGUMENT`), never clamped silently. */
+export const MAX_PAGE_LIMIT = 10_000;
 
 export interface Journal {
   open(): Promise<void>;
@@ -137,12 +202,32 @@ export interface Journal {
   /** Stores a batch the sink rejected permanently and moves the cursor past it. */
   deadLetter(letter: DeadLetter, lastSeq: number): Promise<void>;
   listDeadLetters(sinkId?: string, limit?: number): Promise<DeadLetter[]>;
+  /**
+   * A page of dead letters in batch-id order (the store's key order; batch ids compare as text), optionally of one
+   * sink. `after` is the `next` of the previous page (a batch id); `limit` is 1..MAX_PAGE_LIMIT.
+   */
+  pageDeadLetters(opts: { after?: string; limit: number; sink?: string }): Promise<Page<DeadLetter, string>>;
+  /** One dead letter by batch id. */
+  getDeadLetter(batchId: string): Promise<DeadLetter | undefined>;
+  /** Every dead letter (of one sink), read page by page: an export never holds more than one page in memory. */
+  exportDeadLetters(opts?: { sink?: string; pageSize?: number }): AsyncIterable<DeadLetter>;
   /** Removes a dead letter after it has been delivered by replay (counted delivered) or purged. */
   removeDeadLetter(batchId: string, outcome: 'delivered' | 'purged'): Promise<DeadLetter | undefined>;
 
   /** Quarantines entries; resolves once synced. */
   quarantine(entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>): Promise<void>;
   listQuarantine(opts?: { reason?: string; afterId?: number; limit?: number }): Promise<QuarantineEntry[]>;
+  /**
+   * A page of quarantine entries in id order, optionally of one reason. `after` is the `next` of the previous page
+   * (an entry id; entries with a larger id follow); `limit` is 1..MAX_PAGE_LIMIT.
+   */
+  pageQuarantine(opts: {
+    after?: number;
+    limit: number;
+    reason?: string;
+  }): Promise<Page<QuarantineEntry, number>>;
+  /** Every quarantine entry (of one reason), read page by page: an export never holds more than one page in memory. */
+  exportQuarantine(opts?: { reason?: string; pageSize?: number }): AsyncIterable<QuarantineEntry>;
   getQuarantine(id: number): Promise<QuarantineEntry | undefined>;
   /** Removes quarantine entries (after replay or purge); counted by outcome. */
   removeQuarantine(ids: readonly number[], outcome: 'replayed' | 'purged'): Promise<number>;

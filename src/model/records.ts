@@ -11,8 +11,16 @@ export type RecordValue = number | boolean | string;
 export interface RawSample {
   /** Canonical signal name the adapter resolved from its address (e.g. `lyon.press1.hydraulic_pressure`). */
   signal: string;
-  /** The value as received (number, boolean, string, bigint, or anything a payload parser produced). */
+  /**
+   * The value as received (number, boolean, string, bigint, or anything a payload parser produced). 64-bit
+   * integers are handed as a bigint; normalize keeps them exact (see Reading.value_type).
+   */
   value: unknown;
+  /**
+   * The type the source itself declares for this value (OPC UA: the variable's DataType). Used when the signal
+   * has no `value_type` in the configuration; an explicit `value_type` always wins.
+   */
+  value_type?: 'number' | 'integer' | 'boolean' | 'string';
   /**
    * Source time. A number is epoch milliseconds unless `ts_unit` says seconds; a string is ISO 8601
    * (with offset, `Z`, or none: then it is local time in the site zone when `ts_local` is true, UTC otherwise);
@@ -41,7 +49,10 @@ export interface Reading {
   id: string;
   kind: 'reading';
   signal: string;
+  /** A number when the value is a number that JSON carries exactly; a 64-bit integer beyond ±(2^53-1) is text. */
   value: RecordValue;
+  /** Present when value is a string holding an exact integer too large for a JSON number. */
+  value_type?: 'integer';
   unit?: string;
   /** Source time, UTC ISO 8601 with milliseconds. */
   ts: string;

@@ -32,13 +32,19 @@ export function createMetrics(reg: Registry, getStatus: () => StatusDocument): R
   });
   const received = new Counter({
     name: 'plantgate_samples_received_total',
-    help: 'Samples received from sources (received = ingested + quarantined).',
+    help: 'Samples received from sources (received = ingested + quarantined + duplicates suppressed).',
     labelNames: ['source'],
     registers: [reg],
   });
   const ingested = new Counter({
     name: 'plantgate_records_ingested_total',
     help: 'Samples that became records in the journal.',
+    labelNames: ['source'],
+    registers: [reg],
+  });
+  const duplicates = new Counter({
+    name: 'plantgate_duplicates_suppressed_total',
+    help: 'Exact repeats of recently journaled readings (e.g. a broker redelivery) dropped before the journal.',
     labelNames: ['source'],
     registers: [reg],
   });
@@ -103,6 +109,31 @@ export function createMetrics(reg: Registry, getStatus: () => StatusDocument): R
     help: 'Dead-lettered batches held.',
     registers: [reg],
   });
+  // The quarantine's and dead letters' own bounds (storage.quarantine, storage.dead_letters).
+  const keptBytes = new Gauge({
+    name: 'plantgate_kept_bytes',
+    help: 'Stored bytes of the quarantine and of the dead letters (store: quarantine | dead_letters).',
+    labelNames: ['store'],
+    registers: [reg],
+  });
+  const keptMax = new Gauge({
+    name: 'plantgate_kept_max_bytes',
+    help: 'Configured bound of the quarantine and of the dead letters (store: quarantine | dead_letters).',
+    labelNames: ['store'],
+    registers: [reg],
+  });
+  const keptDropping = new Gauge({
+    name: 'plantgate_kept_dropping',
+    help: '1 while the quarantine or the dead letters are at their bound and dropping.',
+    labelNames: ['store'],
+    registers: [reg],
+  });
+  const keptDropped = new Counter({
+    name: 'plantgate_kept_dropped_total',
+    help: 'Quarantine entries and dead-letter batches dropped by their bound, by store and cause (max_bytes, max_age).',
+    labelNames: ['store', 'cause'],
+    registers: [reg],
+  });
 
   const last = new Map<string, number>();
   const bump = (c: Counter<string>, key: string, labels: Record<string, string>, value: number) => {
@@ -134,6 +165,7 @@ export function createMetrics(reg: Registry, getStatus: () => StatusDocument): R
         timeliness.set({ source: id, quantile: '0.95' }, src.quality.timeliness_p95_ms / 1000);
       bump(received, `r:${id}`, { source: id }, src.received);
       bump(ingested, `i:${id}`, { source: id }, src.ingested);
+      bump(duplicates, `d:${id}`, { source: id }, src.duplicates_suppressed);
       for (const [reason, n] of Object.entries(src.quarantined_by_reason))
         bump(quarantined, `q:${id}:${reason}`, { source: id, reason }, n);
     }
@@ -153,6 +185,16 @@ export function createMetrics(reg: Registry, getStatus: () => StatusDocument): R
       qTotal.set({ reason }, s.quarantine.held_by_reason[reason] ?? 0);
     }
     dlBatches.set(s.dead_letters.batches);
+    for (const [store, k] of [
+      ['quarantine', s.quarantine],
+      ['dead_letters', s.dead_letters],
+    ] as const) {
+      keptBytes.set({ store }, k.bytes ?? 0);
+      if (k.max_bytes !== undefined) keptMax.set({ store }, k.max_bytes);
+      keptDropping.set({ store }, k.dropping_since !== undefined ? 1 : 0);
+      for (const [cause, n] of Object.entries(k.dropped ?? {}))
+        bump(keptDropped, `k:${store}:${cause}`, { store, cause }, n);
+    }
   };
   const metrics = reg.metrics.bind(reg);
   reg.metrics = async () => {

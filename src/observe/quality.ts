@@ -165,7 +165,9 @@ export class SourceQuality {
       signals_declared: this.declared.size,
       missing_signals: [],
     };
-    if (this.received > 0) out.conformity = round(this.ingested / this.received);
+    // Conformity judges what validation saw: suppressed redeliveries are neither conforming nor not.
+    const judged = this.ingested + this.quarantined;
+    if (judged > 0) out.conformity = round(this.ingested / judged);
     if (this.ingested > 0) out.duplication = round(this.duplicates / this.ingested);
     const [p50, p95] = this.#latency.quantiles([0.5, 0.95]);
     if (p50 !== undefined) out.timeliness_p50_ms = Math.round(p50);

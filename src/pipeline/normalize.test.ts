@@ -23,6 +23,8 @@ const SIGNALS: SignalSpec[] = [
   { name: 'lyon.loop', scale: { raw: [4000, 20000], eng: [32, 212] }, unit: '[degF]', canonical_unit: 'Cel' },
   { name: 'lyon.scaled_count', value_type: 'integer', scale: { factor: 0.5 } },
   { name: 'lyon.gain', scale: { factor: 1000 } },
+  // No value_type: the type the source declares (OPC UA DataType) decides, number when it declares none.
+  { name: 'lyon.auto' },
 ];
 
 function makePipeline(timezone = 'Europe/Paris'): Pipeline {
@@ -114,7 +116,6 @@ describe('value coercion', () => {
     ['0x1F', 'unparseable'],
     ['1.2.3', 'unparseable'],
     ['9'.repeat(300), 'unparseable'],
-    [2n ** 70n, 'unparseable'],
     [{}, 'bad_type'],
     [[1], 'bad_type'],
     [null, 'bad_type'],
@@ -328,5 +329,84 @@ describe('records', () => {
       source: { id: 'press-1', type: 'opcua', address: 'ns=3;s=Press1.Hydraulic.Pressure' },
       attrs: { work_order: 'WO-1001' },
     });
+  });
+});
+
+// The shared rule for 64-bit integers (OPC UA Int64/UInt64, Modbus int64/uint64): exact on both sides of 2^53.
+describe('64-bit integers', () => {
+  const TWO53 = 2n ** 53n;
+  it.each([
+    [TWO53 - 1n, Number.MAX_SAFE_INTEGER],
+    [-(TWO53 - 1n), -Number.MAX_SAFE_INTEGER],
+    [0n, 0],
+  ])('a bigint within ±(2^53-1) (%s) is a plain number', (raw, want) => {
+    for (const signal of ['lyon.plain', 'lyon.count', 'lyon.auto']) {
+      const r = one({ signal, value: raw });
+      expect(r.value).toBe(want);
+      expect(r.value_type).toBeUndefined();
+    }
+  });
+
+  it.each([
+    [TWO53, '9007199254740992'],
+    [TWO53 + 1n, '9007199254740993'],
+    [-TWO53, '-9007199254740992'],
+    [2n ** 63n - 1n, '9223372036854775807'],
+    [-(2n ** 63n), '-9223372036854775808'],
+    [2n ** 64n - 1n, '18446744073709551615'],
+    [2n ** 70n, '1180591620717411303424'],
+  ])('a bigint beyond ±(2^53-1) (%s) is its exact decimal text with value_type integer', (raw, want) => {
+    for (const signal of ['lyon.plain', 'lyon.count', 'lyon.auto']) {
+      const r = one({ signal, value: raw });
+      expect(r.value).toBe(want);
+      expect(r.value_type).toBe('integer');
+    }
+  });
+
+  it('keeps neighbours apart: 2^53 and 2^53+1 are two readings with two ids', () => {
+    const a = one({ signal: 'lyon.count', value: TWO53 });
+    const b = one({ signal: 'lyon.count', value: TWO53 + 1n });
+    expect(a.value).not.toBe(b.value);
+    expect(a.id).not.toBe(b.id);
+    // Number() would make both 9007199254740992.
+    expect(Number(TWO53)).toBe(Number(TWO53 + 1n));
+  });
+
+  it('keeps integer text beyond 2^53 exact for integer signals (MQTT, replays)', () => {
+    const r = one({ signal: 'lyon.count', value: '18446744073709551615' });
+    expect(r).toMatchObject({ value: '18446744073709551615', value_type: 'integer' });
+    expect(one({ signal: 'lyon.count', value: ' 9007199254740991 ' }).value).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('scales a big integer through a float: the result is a number', () => {
+    const r = one({ signal: 'lyon.linear', value: 2n ** 60n });
+    expect(typeof r.value).toBe('number');
+    expect(r.value).toBe(Number(2n ** 60n) * 0.1 - 50);
+    expect(r.value_type).toBeUndefined();
+  });
+});
+
+describe('types declared by the source (RawSample.value_type)', () => {
+  it('reads a value as the type the source declares when the signal has no value_type', () => {
+    expect(one({ signal: 'lyon.auto', value: true, value_type: 'boolean' }).value).toBe(true);
+    expect(one({ signal: 'lyon.auto', value: 'LOT-0042', value_type: 'string' }).value).toBe('LOT-0042');
+    expect(one({ signal: 'lyon.auto', value: '2026-11-27T09:59:58.500Z', value_type: 'string' }).value).toBe(
+      '2026-11-27T09:59:58.500Z',
+    );
+    expect(one({ signal: 'lyon.auto', value: 7, value_type: 'integer' }).value).toBe(7);
+    expect(rejectOf({ signal: 'lyon.auto', value: 7.5, value_type: 'integer' }).reason).toBe('not_integer');
+    // Without a declared type, a text that is no number is still unparseable for an undeclared signal.
+    expect(rejectOf({ signal: 'lyon.auto', value: 'LOT-0042' }).reason).toBe('unparseable');
+    expect(rejectOf({ signal: 'lyon.auto', value: true }).reason).toBe('bad_type');
+  });
+
+  it('lets an explicit value_type override the declared type', () => {
+    expect(one({ signal: 'lyon.state', value: 3, value_type: 'integer' }).value).toBe('3');
+    expect(one({ signal: 'lyon.count', value: '12', value_type: 'string' }).value).toBe(12);
+    expect(rejectOf({ signal: 'lyon.count', value: true, value_type: 'boolean' }).reason).toBe('bad_type');
+  });
+
+  it('ignores a declared type that is not one of the four', () => {
+    expect(one({ signal: 'lyon.auto', value: 5, value_type: 'weird' as never }).value).toBe(5);
   });
 });

@@ -1,6 +1,11 @@
 // normalize: one raw sample -> canonical value, UTC time and quality, using its precompiled spec.
 // Writes into a reused result object and allocates nothing on the success path; a failure sets a reason
 // code and a sentence instead. Knows no protocol: OPC UA status codes are just 32-bit numbers here.
+//
+// 64-bit integers (one rule for every source): an adapter hands a bigint; one within ±(2^53-1) becomes a plain
+// number, one beyond becomes its exact decimal text, flagged `bigInteger` so the reading carries
+// `value_type: "integer"`; range checks compare it exactly. Scaling or unit conversion of a big integer goes
+// through a float (the result is a number, rounded like any converted value).
 import type { Quality, RawSample, RecordValue } from '../model/records.js';
 import { MAX_TS_MS, MIN_TS_MS, parseIsoTimestamp, type ZoneClock } from './local-time.js';
 import type { ReasonCode } from './reasons.js';
@@ -12,6 +17,8 @@ export class SampleResult {
   tsMs = 0;
   quality: Quality = 'good';
   attrs: Record<string, string> | undefined = undefined;
+  /** `value` is the exact decimal text of an integer beyond ±(2^53-1) (the reading gets value_type: integer). */
+  bigInteger = false;
   reason: ReasonCode = 'internal_error';
   detail = '';
 
@@ -90,6 +97,11 @@ const NON_FINITE_TEXT = /^\s*[+-]?(?:nan|inf|infinity)\s*$/i;
 const MAX_NUMERIC_TEXT = 256;
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE_BIG = -MAX_SAFE_BIG;
+/** Decimal integer text, for integer signals whose text is beyond ±(2^53-1) (kept exact, not parsed to a float). */
+const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;
+/** Longest integer text kept exact: 64-bit values have at most 20 digits; a little room for wider sources. */
+const MAX_INTEGER_TEXT = 40;
+const VALUE_TYPES: ReadonlySet<unknown> = new Set(['number', 'integer', 'boolean', 'string']);
 
 /** A short, never-throwing description of a value for reject details (strings cut to 40 characters). */
 export function describeValue(v: unknown): string {
@@ -136,9 +148,22 @@ export function normalize(
     );
   }
   out.quality = quality;
+  out.bigInteger = false;
   return (
-    timestamp(sample, zone, ingestMs, out) && coerce(sample.value, spec, out) && attributes(sample.attrs, out)
+    timestamp(sample, zone, ingestMs, out) &&
+    coerce(sample.value, typeOf(sample, spec), spec, out) &&
+    attributes(sample.attrs, out)
   );
+}
+
+/**
+ * The value type a sample is read as: the signal's explicit `value_type` when the configuration has one (an
+ * override), else the type the source declared for this value (OPC UA: the variable's DataType), else number.
+ */
+export function typeOf(sample: RawSample, spec: CompiledSpec): CompiledSpec['valueType'] {
+  if (spec.spec.value_type !== undefined) return spec.valueType;
+  const declared: unknown = sample.value_type;
+  return VALUE_TYPES.has(declared) ? (declared as CompiledSpec['valueType']) : spec.valueType;
 }
 
 function timestamp(sample: RawSample, zone: ZoneClock, ingestMs: number, out: SampleResult): boolean {
@@ -181,34 +206,62 @@ function timestamp(sample: RawSample, zone: ZoneClock, ingestMs: number, out: Sa
   return true;
 }
 
-function coerce(raw: unknown, spec: CompiledSpec, out: SampleResult): boolean {
-  if (spec.numeric) return coerceNumber(raw, spec, out);
-  if (spec.valueType === 'boolean') return coerceBoolean(raw, out);
+function coerce(
+  raw: unknown,
+  valueType: CompiledSpec['valueType'],
+  spec: CompiledSpec,
+  out: SampleResult,
+): boolean {
+  if (valueType === 'number' || valueType === 'integer') return coerceNumber(raw, valueType, spec, out);
+  if (valueType === 'boolean') return coerceBoolean(raw, out);
   return coerceString(raw, out);
 }
 
-function coerceNumber(raw: unknown, spec: CompiledSpec, out: SampleResult): boolean {
+/** An integer beyond ±(2^53-1), kept exact as decimal text; scaled or converted ones go through a float. */
+function bigValue(big: bigint, spec: CompiledSpec, out: SampleResult): boolean | number {
+  if (spec.scaled || spec.convert) return Number(big);
+  out.value = big.toString();
+  out.bigInteger = true;
+  return true;
+}
+
+function coerceNumber(
+  raw: unknown,
+  valueType: 'number' | 'integer',
+  spec: CompiledSpec,
+  out: SampleResult,
+): boolean {
   let v: number;
   switch (typeof raw) {
     case 'number':
       v = raw;
       break;
-    case 'bigint':
-      if (raw > MAX_SAFE_BIG || raw < MIN_SAFE_BIG) {
-        return out.fail(
-          'unparseable',
-          `The integer ${describeValue(raw)} is too large to be represented exactly.`,
-        );
+    case 'bigint': {
+      if (raw <= MAX_SAFE_BIG && raw >= MIN_SAFE_BIG) {
+        v = Number(raw);
+        break;
       }
-      v = Number(raw);
+      const big = bigValue(raw, spec, out);
+      if (typeof big === 'boolean') return big;
+      v = big;
       break;
+    }
     case 'string':
-      if (raw.length <= MAX_NUMERIC_TEXT && NUMERIC_TEXT.test(raw)) v = Number(raw);
+      if (
+        valueType === 'integer' &&
+        raw.length <= MAX_INTEGER_TEXT &&
+        INTEGER_TEXT.test(raw) &&
+        !Number.isSafeInteger(Number(raw))
+      ) {
+        const big = bigValue(BigInt(raw.trim()), spec, out);
+        if (typeof big === 'boolean') return big;
+        v = big;
+      } else if (raw.length <= MAX_NUMERIC_TEXT && NUMERIC_TEXT.test(raw)) v = Number(raw);
       else if (raw.length <= MAX_NUMERIC_TEXT && NON_FINITE_TEXT.test(raw)) v = Number.NaN;
       else return out.fail('unparseable', `The text ${describeValue(raw)} is not a decimal number.`);
       break;
     default:
-      return out.fail('bad_type', `The value is ${describeValue(raw)}, not a ${spec.valueType}.`);
+      return out.fail('bad_type', `The value is ${describeValue(raw)}, not a ${valueType}.`);
   }
   if (!Number.isFinite(v))
     return out.fail('not_finite', `The value ${describeValue(raw)} is not a finite number.`);
@@ -225,7 +278,7 @@ function coerceNumber(raw: unknown, spec: CompiledSpec, out: SampleResult): bool
   }
   // -0 and 0 are one canonical value (and one id).
   if (v === 0) v = 0;
-  if (spec.valueType === 'integer' && !Number.isSafeInteger(v)) {
+  if (valueType === 'integer' && !Number.isSafeInteger(v)) {
     return out.fail('not_integer', `The canonical value ${v} is not a safe integer.`);
   }
   out.value = v;

@@ -150,6 +150,8 @@ export class Pipeline {
           quality: out.quality,
           source: src,
         };
+        // A 64-bit integer beyond ±(2^53-1) travels as exact decimal text, marked so receivers know it is one.
+        if (out.bigInteger) record.value_type = 'integer';
         if (unit !== undefined) record.unit = unit;
         if (attrs) record.attrs = attrs;
         validator.accept(signal, spec, value, tsMs, out.quality);

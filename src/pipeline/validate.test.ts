@@ -16,6 +16,9 @@ const SIGNALS: SignalSpec[] = [
   { name: 'lyon.packer3.count', value_type: 'integer', required_attrs: ['work_order', 'lot'] },
   { name: 'lyon.oven.temp', unit: 'Cel', max_rate_of_change: 2 },
   { name: 'lyon.label', value_type: 'string', max_length: 3 },
+  // 2^53 is exactly representable as a double, so the range bound is exact.
+  { name: 'lyon.big', value_type: 'integer', range: [0, 2 ** 53] },
+  { name: 'lyon.big_rate', max_rate_of_change: 1 },
 ];
 
 function makePipeline(opts: { rateStateSize?: number } = {}): Pipeline {
@@ -186,5 +189,34 @@ describe('validate', () => {
     ]);
     expect(rejects).toEqual([]);
     expect(records.map((r) => r.quality)).toEqual(['bad', 'bad']);
+  });
+});
+
+describe('validate 64-bit integers exactly', () => {
+  const T = (s: number) => new Date(T0 + s * 1000).toISOString();
+  it('compares a big integer with the range as an integer, never through a float', () => {
+    const p = makePipeline();
+    expect(
+      verdicts(p, [
+        { signal: 'lyon.big', value: 2n ** 53n },
+        // As a float 2^53+1 is 2^53 and would pass; compared exactly it is above the bound.
+        { signal: 'lyon.big', value: 2n ** 53n + 1n },
+        { signal: 'lyon.big', value: 2n ** 64n - 1n },
+        { signal: 'lyon.big', value: -(2n ** 53n) },
+      ]),
+    ).toEqual(['ok', 'out_of_range', 'out_of_range', 'out_of_range']);
+    const { rejects } = run(p, [{ signal: 'lyon.big', value: 2n ** 53n + 1n }]);
+    expect(rejects[0]?.detail).toContain('9007199254740993 is outside the range [0, 9007199254740992]');
+  });
+
+  it('takes part in rate_of_change through its nearest double', () => {
+    const p = makePipeline();
+    expect(
+      verdicts(p, [
+        { signal: 'lyon.big_rate', value: 2n ** 60n, ts: T(0) },
+        { signal: 'lyon.big_rate', value: 2n ** 60n, ts: T(1) },
+        { signal: 'lyon.big_rate', value: 2n ** 61n, ts: T(2) },
+      ]),
+    ).toEqual(['ok', 'ok', 'rate_of_change']);
   });
 });

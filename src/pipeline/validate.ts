@@ -8,6 +8,8 @@ import type { CompiledSpec } from './specs.js';
 
 /** Signals whose last accepted value is remembered for rate_of_change; beyond it the least recently seen are forgotten. */
 export const DEFAULT_RATE_STATE_SIZE = 100_000;
+/** The decimal text normalize makes of an integer beyond ±(2^53-1) (16 digits or more). */
+const BIG_INTEGER_TEXT = /^-?\d{16,}$/;
 
 interface RateState {
   tsMs: number;
@@ -56,8 +58,11 @@ export class Validator {
     if (spec.enumValues !== undefined && !spec.enumValues.has(value)) {
       return out.fail('not_in_enum', `The value ${describeValue(value)} is not one of the enum values.`);
     }
-    if (typeof value === 'number') {
-      if (spec.hasRange && (value < spec.rangeMin || value > spec.rangeMax)) {
+    if (typeof value === 'number' || out.bigInteger) {
+      // A big integer (exact decimal text) is compared as a BigInt: comparisons between a BigInt and a number
+      // are exact in JavaScript, so 2^53+1 is never taken for 2^53 as a float would be.
+      const exact = out.bigInteger ? BigInt(value as string) : (value as number);
+      if (spec.hasRange && (exact < spec.rangeMin || exact > spec.rangeMax)) {
         return out.fail(
           'out_of_range',
           `The value ${value}${spec.unit ? ` ${spec.unit}` : ''} is outside the range [${spec.rangeMin}, ${spec.rangeMax}].`,
@@ -67,7 +72,8 @@ export class Validator {
         const last = this.#rate.get(signal);
         // Only a newer sample is compared; older or same-instant ones (out of order, resent) have no rate.
         if (last !== undefined && out.tsMs > last.tsMs) {
-          const rate = Math.abs(value - last.value) / ((out.tsMs - last.tsMs) / 1000);
+          // A rate is a float anyway: big integers take part through their nearest double.
+          const rate = Math.abs(Number(value) - last.value) / ((out.tsMs - last.tsMs) / 1000);
           if (rate > spec.maxRateOfChange) {
             return out.fail(
               'rate_of_change',
@@ -81,9 +87,17 @@ export class Validator {
   }
 
   /** Records an accepted reading as its signal's reference for rate_of_change. */
-  accept(signal: string, spec: CompiledSpec, value: unknown, tsMs: number, quality: Quality): void {
+  accept(signal: string, spec: CompiledSpec, raw: unknown, tsMs: number, quality: Quality): void {
     // Bad-quality values (often a PLC's placeholder 0) are neither checked nor used as the reference.
-    if (spec.maxRateOfChange === undefined || typeof value !== 'number' || quality === 'bad') return;
+    if (spec.maxRateOfChange === undefined || quality === 'bad') return;
+    // A numeric signal's value is a number, or the decimal text of a big integer (its nearest double here).
+    const value =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && BIG_INTEGER_TEXT.test(raw)
+          ? Number(raw)
+          : NaN;
+    if (Number.isNaN(value)) return;
     const last = this.#rate.get(signal);
     if (last === undefined) this.#rate.set(signal, { tsMs, value });
     else if (tsMs > last.tsMs) {
