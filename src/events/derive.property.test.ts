@@ -206,9 +206,11 @@ describe('production.count properties', () => {
             // Delays shorter than the lateness allowance may reorder. A stall is a source-side outage: the
             // publisher keeps what it measured during it and sends it all at once when it reconnects.
             let at = sample.t + (delays[i % delays.length] as number);
+            // Overlapping stalls are one longer outage: the sample waits for the latest end, so the
+            // publisher's buffer stays in order (a later stall end must not let a newer sample overtake).
             for (const st of stalls) {
               if (sample.t >= T0 + st.from && sample.t < T0 + st.from + st.length)
-                at = T0 + st.from + st.length;
+                at = Math.max(at, T0 + st.from + st.length);
             }
             deliveries.push({ at, sample });
             if (dups[i % dups.length]) deliveries.push({ at: at + 1_000, sample });
