@@ -11,10 +11,10 @@ import { formatIssue, loadConfig } from './config/load.js';
 import type { PlantConfig } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import type { EventConfig } from './events/config.js';
-import { Deriver } from './events/derive.js';
-import type { HttpSinkConfig } from './forward/config.js';
+import { DeriveStage } from './events/stage.js';
+import type { SinkConfigBase } from './forward/config.js';
 import type { Forwarder } from './forward/forwarder.js';
-import { createForwarder, createForwarderMetrics, maskUrl } from './forward/index.js';
+import { createForwarder, createForwarderMetrics, describeSink } from './forward/index.js';
 import { sinkSelector } from './forward/select.js';
 import { adminRoutes } from './health/admin-routes.js';
 import { AdminServer } from './health/admin-server.js';
@@ -22,10 +22,10 @@ import { pidNote, tcpPortOwners, unixSocketAnswers, unixSocketOwners } from './h
 import { SystemdNotifier } from './health/sd-notify.js';
 import { judge, type SinkSnapshot, type SourceSnapshot } from './health/status.js';
 import type { SinkStatus, SourceStatus, StatusDocument } from './health/status-document.js';
-import { createAdapterContext, DuplicateFilter, type IngestObserver } from './ingest.js';
+import { createAdapterContext, DuplicateFilter, type IngestObserver, replaySample } from './ingest.js';
 import { LevelJournal } from './journal/level-journal.js';
 import type { Journal, JournalStats } from './journal/types.js';
-import type { EventRecord, RawSample, Reading } from './model/records.js';
+import type { RawSample } from './model/records.js';
 import { createMetrics } from './observe/metrics.js';
 import { SourceQuality } from './observe/quality.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -57,8 +57,10 @@ interface RunningSource {
 }
 
 interface RunningSink {
-  cfg: HttpSinkConfig;
+  cfg: SinkConfigBase;
   key: string;
+  /** Where the sink sends, masked by its kind's describe(): shown on /status. */
+  target: string;
   forwarder: Forwarder;
 }
 
@@ -82,8 +84,8 @@ export class Daemon {
   #config!: PlantConfig;
   #journal!: Journal & { damaged?: unknown };
   #pipeline!: Pipeline;
-  #deriver: Deriver | undefined;
-  #eventsKey = '';
+  /** Derived events: the hook ingest calls, rollback, tick, persist (events/stage.ts); set once the journal is open. */
+  #events!: DeriveStage;
   readonly #sources = new Map<string, RunningSource>();
   /** Exact repeats of recent readings are dropped before the journal, counted per source id (ingest.ts). */
   readonly #dedupe = new DuplicateFilter();
@@ -98,7 +100,6 @@ export class Daemon {
   /** Set when a reload was applied except for sections only a restart applies (gateway, storage). */
   #restartPending: string | undefined;
   #reloads = 0;
-  #eventsDerived = 0;
   #timers: NodeJS.Timeout[] = [];
   #dropHistory: Array<{ at: number; dropped: Record<string, number> }> = [];
   #healthAddress: { host: string; port: number } | undefined;
@@ -169,6 +170,7 @@ export class Daemon {
     });
     await journal.open();
     this.#journal = journal as Journal & { damaged?: unknown };
+    this.#events = new DeriveStage({ journal, log: log.child({ component: 'events' }) });
     // The ids of the most recent appends, so a redelivery of what was synced but not acknowledged is dropped.
     // Best effort: without them a redelivery is journaled again and the receivers de-duplicate it by id.
     try {
@@ -187,14 +189,18 @@ export class Daemon {
 
     // 3. Pipeline and derived events.
     this.#pipeline = this.#buildPipeline(cfg);
-    await this.#buildDeriver(cfg);
+    await this.#events.configure(cfg.gateway.id, (cfg.events ?? []) as EventConfig[]);
 
     // 4. Sources.
     for (const s of cfg.sources) await this.#startSource(s);
 
     // 5. Endpoints (the health port is already listening).
     await this.#startAdmin();
-    this.#timers.push(setInterval(() => this.#tickEvents(), 1000));
+    this.#timers.push(
+      setInterval(() => {
+        if (!this.#stopping) void this.#events.tick(Date.now());
+      }, 1000),
+    );
     this.#timers.push(setInterval(() => this.#recordDrops(), 60_000));
     this.#recordDrops();
     this.#ready = true;
@@ -232,27 +238,6 @@ export class Daemon {
     });
   }
 
-  async #buildDeriver(cfg: PlantConfig): Promise<void> {
-    const key = keyOf(cfg.events ?? []);
-    if (this.#deriver && key === this.#eventsKey) return;
-    this.#eventsKey = key;
-    const events = (cfg.events ?? []) as EventConfig[];
-    if (events.length === 0) {
-      this.#deriver = undefined;
-      this.#deriveSignals = new Set();
-      return;
-    }
-    const journal = this.#journal;
-    const deriver = new Deriver({
-      gatewayId: cfg.gateway.id,
-      events,
-      state: { get: (k) => journal.getState(k), put: (k, v) => journal.putState(k, v) },
-    });
-    await deriver.load();
-    this.#deriver = deriver;
-    this.#deriveSignals = new Set(deriver.signals());
-  }
-
   #defOf(type: string): AdapterDefinition<SourceConfigBase> {
     const def = adapters.find((a) => a.type === type);
     if (!def) throw new ConfigError(`no adapter for source type "${type}"`);
@@ -266,50 +251,10 @@ export class Daemon {
     onDurable: (sourceId, accepted, quarantined, at) => {
       this.#sources.get(sourceId)?.quality.onDurable(accepted, quarantined, at);
     },
-    onEvents: (events) => {
-      this.#eventsDerived += events.length;
-    },
   };
 
-  #deriveSignals = new Set<string>();
   /** Counters of sources stopped by a reload, by id, carried over when a source with that id starts again. */
   readonly #pastQuality = new Map<string, SourceQuality>();
-
-  #derive = (records: readonly Reading[], now: number): { events: EventRecord[]; state?: unknown } => {
-    const d = this.#deriver;
-    if (!d) return { events: [] };
-    // Only readings the event definitions use move the state; others cost nothing (no snapshot to persist).
-    const relevant = records.filter((r) => this.#deriveSignals.has(r.signal));
-    if (relevant.length === 0) return { events: [] };
-    const events = d.process(relevant, now);
-    return { events, state: d.snapshot() };
-  };
-
-  /** After a failed commit of events or derive state, go back to the last committed state so nothing is lost. */
-  #deriveFailed = async (): Promise<void> => {
-    try {
-      await this.#deriver?.load();
-    } catch (err) {
-      this.#log.error({ err }, 'Restoring derived-event state after a failed commit failed.');
-    }
-  };
-
-  async #tickEvents(): Promise<void> {
-    const d = this.#deriver;
-    if (!d || this.#stopping) return;
-    const events = d.tick(Date.now());
-    if (events.length === 0) return;
-    this.#eventsDerived += events.length;
-    try {
-      await Promise.all([this.#journal.append(events), this.#journal.putState('events', d.snapshot())]);
-    } catch (err) {
-      this.#log.error(
-        { err },
-        'Appending derived events failed; going back to the last committed state to emit them again.',
-      );
-      await this.#deriveFailed();
-    }
-  }
 
   async #startSource(cfg: SourceConfig): Promise<void> {
     const def = this.#defOf(cfg.type);
@@ -359,9 +304,7 @@ export class Daemon {
       signal: abort.signal,
       pipeline: () => this.#pipeline,
       journal: this.#journal,
-      derive: this.#derive,
-      deriveStateKey: 'events',
-      onDeriveFailed: this.#deriveFailed,
+      ...this.#events.hooks,
       observer: this.#observer,
       dedupe: this.#dedupe,
     });
@@ -386,7 +329,7 @@ export class Daemon {
     this.#sources.delete(id);
   }
 
-  async #startSink(cfg: HttpSinkConfig): Promise<void> {
+  async #startSink(cfg: SinkConfigBase): Promise<void> {
     const c = this.#config;
     const forwarder = createForwarder({
       config: cfg,
@@ -397,7 +340,7 @@ export class Daemon {
       metrics: this.#forwarderMetrics,
     });
     await forwarder.start();
-    this.#sinks.set(cfg.id, { cfg, key: keyOf(cfg), forwarder });
+    this.#sinks.set(cfg.id, { cfg, key: keyOf(cfg), target: describeSink(cfg), forwarder });
   }
 
   async #stopSink(id: string, deadlineMs: number): Promise<void> {
@@ -462,7 +405,7 @@ export class Daemon {
     // Pipeline specs and events follow the new file; unchanged sources keep running.
     // New specs, same rate-of-change history.
     this.#pipeline.replaceSpecs(this.#specsOf(this.#config));
-    await this.#buildDeriver(this.#config);
+    await this.#events.configure(this.#config.gateway.id, (this.#config.events ?? []) as EventConfig[]);
     const nextSources = new Map(next.sources.map((s) => [s.id, s]));
     for (const [id, running] of this.#sources) {
       const n = nextSources.get(id);
@@ -500,13 +443,7 @@ export class Daemon {
         }),
       ),
     );
-    if (this.#deriver) {
-      try {
-        await this.#journal.putState('events', this.#deriver.snapshot());
-      } catch (err) {
-        this.#log.warn({ err }, 'Persisting derived-event state failed at stop.');
-      }
-    }
+    await this.#events?.persist();
     await Promise.all([...this.#sinks.keys()].map((id) => this.#stopSink(id, deadline)));
     await this.#admin?.stop();
     await new Promise<void>((resolve) => {
@@ -609,7 +546,7 @@ export class Daemon {
       const oldest = l?.oldest_unacked_at;
       const doc: SinkStatus = {
         type: k.cfg.type,
-        url: redactUrl(k.cfg.url),
+        url: k.target,
         state: h.state,
         backlog: ledger.queued,
         ledger: {
@@ -723,7 +660,7 @@ export class Daemon {
           duplicates_suppressed: duplicates,
           balanced: received === ingested + quarantined + duplicates,
         },
-        events_derived: this.#eventsDerived,
+        events_derived: this.#events.derived,
       },
     };
     const damaged = (st as { damaged?: unknown }).damaged;
@@ -847,27 +784,22 @@ export class Daemon {
     };
   }
 
-  /** Re-runs normalize and validate with the current configuration; a record goes to the journal. */
-  async #replaySample(
+  /** Re-runs a quarantined sample through the one ingest path (ingest.ts) with the current configuration. */
+  #replaySample(
     sourceId: string,
     sourceType: string,
     sample: RawSample,
   ): Promise<{ ok: boolean; reason?: string; detail?: string }> {
-    const { records, rejects } = this.#pipeline.process(
-      { id: sourceId, type: sourceType },
-      [sample],
-      Date.now(),
+    return replaySample(
+      {
+        source: { id: sourceId, type: sourceType },
+        pipeline: this.#pipeline,
+        journal: this.#journal,
+        ...this.#events.hooks,
+        dedupe: this.#dedupe,
+      },
+      sample,
     );
-    if (records.length > 0) {
-      const derived = this.#derive(records, Date.now());
-      await Promise.all([
-        this.#journal.append([...records, ...derived.events]),
-        derived.state !== undefined ? this.#journal.putState('events', derived.state) : Promise.resolve(),
-      ]);
-      return { ok: true };
-    }
-    const r = rejects[0];
-    return { ok: false, reason: r?.reason, detail: r?.detail };
   }
 }
 
@@ -888,9 +820,4 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function redactUrl(url: string): string {
-  // User info and query values (`?api_key=...`) are masked: /status is readable by anyone on the host.
-  return maskUrl(url);
 }

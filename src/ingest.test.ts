@@ -1,13 +1,21 @@
 // The ingest path's duplicate filter (issue #11 item 12): the bounded id set against a reference model, exact
 // repeats dropped before the journal (real pipeline, real LevelJournal), a repeat of an append still in flight
-// acknowledged only with it, and the ids recovered from the journal's tail after a restart.
+// acknowledged only with it, and the ids recovered from the journal's tail after a restart. And the quarantine
+// replay on the same path (issue #12 item 2): a crash between its append and the removal of its quarantine entry
+// does not journal (nor count in the ledger) the record twice.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAdapterContext, DuplicateFilter, type IngestObserver, RecentIdSet } from './ingest.js';
+import {
+  createAdapterContext,
+  DuplicateFilter,
+  type IngestObserver,
+  RecentIdSet,
+  replaySample,
+} from './ingest.js';
 import { LevelJournal } from './journal/level-journal.js';
 import { pollUntil, track } from './journal/test-support.js';
 import { digest128, type RawSample } from './model/records.js';
@@ -256,5 +264,55 @@ describe('ingest duplicate filter', () => {
     await journal.ack('central', journal.stats().last_seq, journal.stats().sinks.central?.queued ?? 0);
     expect(await journal.readTail(10)).toEqual([]);
     expect(await journal.readTail(0)).toEqual([]);
+  });
+});
+
+describe('quarantine replay on the ingest path', () => {
+  it('journals and counts a record once when a crash came between its replay and the removal of its entry', async () => {
+    const dir = journalDir();
+    const first = await openJournal(dir);
+    const sample = message(7)[0] as RawSample;
+    await first.quarantine([
+      { at: Date.now(), source: SOURCE, reason: 'unknown_signal', detail: 'not declared then', sample },
+    ]);
+    const [entry] = await first.listQuarantine();
+    if (!entry?.sample) throw new Error('the quarantine entry holds no sample');
+    const path = { source: SOURCE, pipeline: pipeline() };
+    expect(
+      await replaySample({ ...path, journal: first, dedupe: new DuplicateFilter() }, entry.sample),
+    ).toEqual({
+      ok: true,
+    });
+    // The crash: the record is synced, the quarantine entry was not removed yet.
+    await first.close();
+
+    const journal = await openJournal(dir);
+    const dedupe = new DuplicateFilter();
+    await dedupe.recover(journal); // as the daemon does at start
+    const [again] = await journal.listQuarantine();
+    expect(again?.id).toBe(entry.id);
+    if (!again?.sample) throw new Error('the quarantine entry holds no sample');
+    // The operator replays it again: the record is already journaled, so the entry goes and nothing is appended.
+    expect(await replaySample({ ...path, journal, dedupe }, again.sample)).toEqual({ ok: true });
+    await journal.removeQuarantine([again.id], 'replayed');
+
+    const ids = await journaledIds(journal);
+    expect(ids.length).toBe(1);
+    const st = journal.stats();
+    expect(st.appended).toBe(1);
+    expect(st.sinks.central).toMatchObject({ ingested: 1, queued: 1 });
+    expect(st.quarantine).toMatchObject({ total: 1, held: 0, replayed: 1 });
+    // The sample was counted once, as quarantined, when it came: its replay is no pipeline duplicate.
+    expect(dedupe.suppressed(SOURCE.id)).toBe(0);
+  });
+
+  it('returns the reason when the pipeline refuses the sample again, and quarantines nothing new', async () => {
+    const journal = await openJournal(journalDir());
+    const stray: RawSample = { signal: 'lyon.unknown', value: 1, ts: T0, ts_unit: 'ms', address: 'x' };
+    const r = await replaySample({ source: SOURCE, pipeline: pipeline(), journal }, stray);
+    expect(r.ok).toBe(false);
+    expect(r.reason).toBeTypeOf('string');
+    expect(journal.stats().quarantine.total).toBe(0);
+    expect(await journaledIds(journal)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
-// Builds the AdapterContext every source receives: samples go through normalize -> validate, records (and the
-// events derived from them) into the journal, failures into quarantine; emit resolves once all of it is synced.
+// The one ingest path (ingest()), used by the AdapterContext every source receives and by the operator's
+// quarantine replay: samples go through normalize -> validate, records (and the events derived from them) into
+// the journal, failures into quarantine; it resolves once all of it is synced.
 // Exact repeats of recently journaled readings (a broker redelivering what was synced but never acknowledged)
 // are dropped before the journal and counted as duplicates_suppressed (DuplicateFilter below).
 import type { Logger } from 'pino';
@@ -12,7 +13,7 @@ import {
   type RawSample,
   type Reading,
 } from './model/records.js';
-import type { Pipeline } from './pipeline/pipeline.js';
+import type { Pipeline, Reject } from './pipeline/pipeline.js';
 
 /** Reading ids remembered per source for exact-repeat suppression (2.6 MB per source, see RecentIdSet). */
 export const DEDUPE_WINDOW = 100_000;
@@ -243,7 +244,8 @@ export class DuplicateFilter {
     return n;
   }
 
-  screen(sourceId: string, records: readonly Reading[]): Screened {
+  /** Screens one emit's readings; `count` false for a replay (its sample was counted once already). */
+  screen(sourceId: string, records: readonly Reading[], count = true): Screened {
     if (records.length === 0) return { fresh: [], waits: [], settle: () => {} };
     const s = this.#of(sourceId);
     const recent = s.recent;
@@ -263,7 +265,7 @@ export class DuplicateFilter {
         fresh.push(r);
         continue;
       }
-      s.suppressed += 1;
+      if (count) s.suppressed += 1;
       const slot = recent.hitSlot;
       // A repeat inside this emit is journaled with its original (`mine` is not listed yet); a repeat of an
       // earlier emit's reading that is not synced yet waits for that emit's append.
@@ -320,13 +322,14 @@ export type DeriveHook = (
   nowMs: number,
 ) => { events: EventRecord[]; state?: unknown };
 
-export interface IngestOptions {
+/** Everything one ingest needs; the same for a source's emit and an operator's quarantine replay. */
+export interface IngestPath {
   source: { id: string; type: string };
-  log: Logger;
-  signal: AbortSignal;
   /** A getter, so that a configuration reload can swap the pipeline without restarting unchanged sources. */
   pipeline: Pipeline | (() => Pipeline);
   journal: Journal;
+  /** Aborts an append waiting for space (the source stops); a replay has none. */
+  signal?: AbortSignal;
   derive?: DeriveHook;
   /** Key under which derive state is persisted (journal state store). */
   deriveStateKey?: string;
@@ -335,64 +338,104 @@ export interface IngestOptions {
   observer?: IngestObserver;
   /** Drops exact repeats of recently journaled readings and counts them (shared by all sources of a daemon). */
   dedupe?: DuplicateFilter;
+  /**
+   * A quarantined sample run again by the operator. The sample was counted once already (received, quarantined),
+   * so the observer is not told and a repeat is not counted as a duplicate; a sample rejected again is returned,
+   * not quarantined a second time (its entry stays). It still goes through the duplicate filter: its record id is
+   * its content, so a replay whose record is already journaled (a crash between the append and the removal of the
+   * quarantine entry, then a second replay) appends nothing, and the journal and its ledger hold the record once.
+   */
+  replay?: boolean;
+}
+
+export interface IngestOptions extends IngestPath {
+  log: Logger;
+  signal: AbortSignal;
+}
+
+export interface IngestResult extends EmitResult {
+  /** Readings dropped as exact repeats of journaled ones (already durable: nothing is lost). */
+  duplicates: number;
+  /** Samples the pipeline refused (quarantined, unless this was a replay). */
+  rejects: readonly Reject[];
+}
+
+/**
+ * The one ingest path: normalize -> validate -> duplicate filter -> derive, then records, events, derive state and
+ * quarantine entries in one group commit; resolves once all of it is synced. When that commit fails after the
+ * deriver moved, the deriver goes back to its last committed state (so it never runs ahead of the journal).
+ */
+export async function ingest(opts: IngestPath, samples: readonly RawSample[]): Promise<IngestResult> {
+  if (samples.length === 0) return { accepted: 0, quarantined: 0, duplicates: 0, rejects: [] };
+  const { source, journal } = opts;
+  const replay = opts.replay === true;
+  const observer = replay ? undefined : opts.observer;
+  const ingestMs = Date.now();
+  const pipeline = typeof opts.pipeline === 'function' ? opts.pipeline() : opts.pipeline;
+  const processed = pipeline.process(source, samples, ingestMs);
+  const rejects = processed.rejects;
+  // Repeats never reach the deriver either, so a redelivered counter reading is not counted twice.
+  const screened = opts.dedupe?.screen(source.id, processed.records, !replay);
+  const records = screened ? screened.fresh : processed.records;
+  const writes: Promise<unknown>[] = [];
+  let state: unknown;
+  try {
+    observer?.onProcessed(source.id, samples, records, rejects, ingestMs);
+    let toAppend: CanonicalRecord[] = records;
+    if (opts.derive && records.length > 0) {
+      const derived = opts.derive(records, ingestMs);
+      if (derived.events.length > 0) {
+        toAppend = [...records, ...derived.events];
+        observer?.onEvents?.(derived.events);
+      }
+      state = derived.state;
+    }
+    // Issued in the same tick so the group commit puts records, derive state and quarantine in one synced write.
+    if (toAppend.length > 0) {
+      const appended = journal.append(toAppend, opts.signal);
+      screened?.settle(appended);
+      writes.push(appended);
+    }
+  } finally {
+    // Nothing appended (all repeats, or a throw above): the fresh ids are not pending any more.
+    screened?.settle(new Error('not appended'));
+  }
+  if (screened) writes.push(...screened.waits);
+  if (state !== undefined && opts.deriveStateKey) writes.push(journal.putState(opts.deriveStateKey, state));
+  const quarantined = replay ? 0 : rejects.length;
+  if (quarantined > 0) {
+    const at = Date.now();
+    const entries: Array<Omit<QuarantineEntry, 'id'>> = rejects.map((r) => ({
+      at,
+      source: { id: source.id, type: source.type },
+      reason: r.reason,
+      detail: r.detail,
+      sample: r.sample,
+    }));
+    writes.push(journal.quarantine(entries));
+  }
+  try {
+    await Promise.all(writes);
+  } catch (err) {
+    if (state !== undefined) await opts.onDeriveFailed?.();
+    throw err;
+  }
+  observer?.onDurable?.(source.id, records.length, quarantined, Date.now());
+  return {
+    accepted: records.length,
+    quarantined,
+    duplicates: processed.records.length - records.length,
+    rejects,
+  };
 }
 
 export function createAdapterContext(opts: IngestOptions): AdapterContext {
   const { source, journal, signal } = opts;
-  const pipelineOf = typeof opts.pipeline === 'function' ? opts.pipeline : () => opts.pipeline as Pipeline;
+  const path: IngestPath = { ...opts, replay: false };
 
   async function emit(samples: readonly RawSample[]): Promise<EmitResult> {
-    if (samples.length === 0) return { accepted: 0, quarantined: 0 };
-    const ingestMs = Date.now();
-    const processed = pipelineOf().process(source, samples, ingestMs);
-    const rejects = processed.rejects;
-    // Repeats never reach the deriver either, so a redelivered counter reading is not counted twice.
-    const screened = opts.dedupe?.screen(source.id, processed.records);
-    const records = screened ? screened.fresh : processed.records;
-    const writes: Promise<unknown>[] = [];
-    let state: unknown;
-    try {
-      opts.observer?.onProcessed(source.id, samples, records, rejects, ingestMs);
-      let toAppend: CanonicalRecord[] = records;
-      if (opts.derive && records.length > 0) {
-        const derived = opts.derive(records, ingestMs);
-        if (derived.events.length > 0) {
-          toAppend = [...records, ...derived.events];
-          opts.observer?.onEvents?.(derived.events);
-        }
-        state = derived.state;
-      }
-      // Issued in the same tick so the group commit puts records, derive state and quarantine in one synced write.
-      if (toAppend.length > 0) {
-        const appended = journal.append(toAppend, signal);
-        screened?.settle(appended);
-        writes.push(appended);
-      }
-    } finally {
-      // Nothing appended (all repeats, or a throw above): the fresh ids are not pending any more.
-      screened?.settle(new Error('not appended'));
-    }
-    if (screened) writes.push(...screened.waits);
-    if (state !== undefined && opts.deriveStateKey) writes.push(journal.putState(opts.deriveStateKey, state));
-    if (rejects.length > 0) {
-      const at = Date.now();
-      const entries: Array<Omit<QuarantineEntry, 'id'>> = rejects.map((r) => ({
-        at,
-        source: { id: source.id, type: source.type },
-        reason: r.reason,
-        detail: r.detail,
-        sample: r.sample,
-      }));
-      writes.push(journal.quarantine(entries));
-    }
-    try {
-      await Promise.all(writes);
-    } catch (err) {
-      if (state !== undefined) await opts.onDeriveFailed?.();
-      throw err;
-    }
-    opts.observer?.onDurable?.(source.id, records.length, rejects.length, Date.now());
-    return { accepted: records.length, quarantined: rejects.length };
+    const r = await ingest(path, samples);
+    return { accepted: r.accepted, quarantined: r.quarantined };
   }
 
   async function reject(raw: string, reason: string, detail: string, address: string): Promise<void> {
@@ -405,4 +448,18 @@ export function createAdapterContext(opts: IngestOptions): AdapterContext {
   }
 
   return { id: source.id, log: opts.log, signal, emit, reject };
+}
+
+/**
+ * Runs one quarantined sample again through ingest() (the operator's replay): ok when it is a record in the
+ * journal now (appended, or already there: see IngestPath.replay), else the reason it is refused again.
+ */
+export async function replaySample(
+  path: Omit<IngestPath, 'replay' | 'observer' | 'signal'>,
+  sample: RawSample,
+): Promise<{ ok: boolean; reason?: string; detail?: string }> {
+  const r = await ingest({ ...path, replay: true }, [sample]);
+  if (r.accepted + r.duplicates > 0) return { ok: true };
+  const x = r.rejects[0];
+  return { ok: false, reason: x?.reason, detail: x?.detail };
 }

@@ -4,6 +4,8 @@
 import ModbusRTU from 'modbus-serial';
 import type { Logger } from 'pino';
 import { PlantgateError } from '../../src/errors.js';
+import { doubled } from '../../src/kit/backoff.js';
+import { sleep } from '../../src/kit/sleep.js';
 import type { ModbusTable } from './address.js';
 import { describeTransport, type Transport } from './config.js';
 
@@ -85,10 +87,6 @@ interface Client {
     path: string,
     opts: { baudRate: number; parity: string; dataBits: number; stopBits: number },
   ): Promise<void>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
 /** Longest wait for a port to confirm it closed; a driver that never calls back must not hold up stop(). */
@@ -351,7 +349,10 @@ export class ModbusConnection {
       this.#lastConnectError = reason;
       if (!this.#isClosed()) this.#state = 'down';
       this.#nextAttemptAt = Date.now() + this.#backoff;
-      this.#backoff = Math.min(this.#o.backoffMaxMs, this.#backoff * 2);
+      this.#backoff = doubled(this.#backoff, {
+        initialMs: this.#o.backoffInitialMs,
+        maxMs: this.#o.backoffMaxMs,
+      });
       void release(client);
       if (first) this.#o.log.warn({ err }, `Cannot connect to ${this.#where}; retrying with backoff.`);
       return;

@@ -1,6 +1,7 @@
 // The `modbus` source: polls every device of one connection on its own drift-free schedule, decodes the
 // planned reads into samples and emits one batch per device and poll. A device that stops answering is
 // isolated (probed with backoff, without retries) so the others on the same connection keep their rate.
+import { doubled } from '../../src/kit/backoff.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { Adapter, AdapterContext, ComponentHealth } from '../types.js';
 import { formatRegister, isBitTable } from './address.js';
@@ -488,7 +489,7 @@ export class ModbusAdapter implements Adapter {
         `${d.label} does not answer (${d.lastError}); it is polled with backoff until it answers again, the other devices keep their rate.`,
       );
     } else {
-      d.backoffMs = Math.min(this.#cfg.backoff_max, Math.max(initial, d.backoffMs * 2));
+      d.backoffMs = doubled(d.backoffMs, { initialMs: initial, maxMs: this.#cfg.backoff_max });
     }
   }
 

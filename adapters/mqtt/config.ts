@@ -318,8 +318,8 @@ export type MqttSourceConfig = z.output<typeof mqttSourceSchema>;
 export type MqttSubscriptionConfig = z.output<typeof mqttSubscriptionSchema>;
 
 /**
- * What the config loader adds after resolving `password_env`/`password_file`: the secret itself. The adapter
- * resolves the reference itself when it is absent (tests, direct use).
+ * What the config loader adds after resolving `password_env`/`password_file`: the secret itself, the only form
+ * the adapter reads (a reference without it is refused as a configuration that did not come through the loader).
  */
 export interface ResolvedMqttSourceConfig extends MqttSourceConfig {
   password?: Secret | string;

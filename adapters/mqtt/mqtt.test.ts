@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningBroker, startBroker } from '../../simulators/mqtt/broker.js';
 import { startLinePublisher } from '../../simulators/mqtt/line-publisher.js';
 import { Secret } from '../../src/config/primitives.js';
+import { resolveReferences } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/errors.js';
 import { MqttAdapter } from './mqtt.js';
 import { createTestContext, mqttConfig, pollUntil, TEST_ENV, type TestContext } from './test-harness.js';
@@ -413,13 +414,16 @@ describe('mqtt source authentication', () => {
       password: new Secret('s3cret', 'test'),
     });
     expect(adapter.health().state).toBe('connected');
-    process.env.PLANTGATE_TEST_MQTT_PW = 's3cret';
-    const viaEnv = await startAdapter({
+    const envInput: Record<string, unknown> = {
       protocol_version: 4,
       client_id: 'env-client',
       username: 'edge',
       password_env: 'PLANTGATE_TEST_MQTT_PW',
-    });
+    };
+    // The config loader resolves password_env (the one place secrets are read); the adapter gets the value.
+    const env = { PLANTGATE_TEST_MQTT_PW: 's3cret' };
+    expect(await resolveReferences(envInput, { env, baseDir: process.cwd() })).toEqual([]);
+    const viaEnv = await startAdapter(envInput);
     expect(viaEnv.adapter.health().state).toBe('connected');
   });
 

@@ -1,9 +1,10 @@
 // The `mqtt` source: subscribes with a persistent session, maps each message to samples (or a quarantine entry)
 // and sends the QoS 1 PUBACK only after the context reports them durable, in arrival order. While the journal
 // blocks, in-flight messages pile up to `max_in_flight`; then the client stops reading and the broker holds the rest.
-import { readFile } from 'node:fs/promises';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { readPem } from '../../src/config/tls.js';
 import { ConfigError, PlantgateError } from '../../src/errors.js';
+import { doubled } from '../../src/kit/backoff.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../types.js';
 import { AckQueue, type InFlight } from './ack-queue.js';
@@ -131,18 +132,16 @@ export class MqttAdapter implements Adapter {
     const password = await this.#password();
     if (password !== undefined) o.password = password;
     if (cfg.tls) {
-      const read = async (path: string, what: string) => {
+      const read = (path: string, what: string) => {
         try {
-          return await readFile(path);
+          return readPem(path, `TLS ${what}`);
         } catch (err) {
-          throw new ConfigError(`MQTT source "${cfg.id}": cannot read the TLS ${what} file "${path}".`, {
-            cause: err,
-          });
+          throw new ConfigError(`MQTT source "${cfg.id}": ${(err as Error).message}.`, { cause: err });
         }
       };
-      if (cfg.tls.ca_file) o.ca = await read(cfg.tls.ca_file, 'CA');
-      if (cfg.tls.cert_file) o.cert = await read(cfg.tls.cert_file, 'client certificate');
-      if (cfg.tls.key_file) o.key = await read(cfg.tls.key_file, 'client key');
+      if (cfg.tls.ca_file) o.ca = read(cfg.tls.ca_file, 'CA');
+      if (cfg.tls.cert_file) o.cert = read(cfg.tls.cert_file, 'client certificate');
+      if (cfg.tls.key_file) o.key = read(cfg.tls.key_file, 'client key');
       if (cfg.tls.servername) o.servername = cfg.tls.servername;
     }
     return o;
@@ -152,27 +151,19 @@ export class MqttAdapter implements Adapter {
     const cfg = this.#cfg;
     if (cfg.password !== undefined)
       return typeof cfg.password === 'string' ? cfg.password : cfg.password.reveal();
-    if (cfg.password_env !== undefined) {
-      const v = process.env[cfg.password_env];
-      if (v === undefined) {
-        throw new ConfigError(
-          `MQTT source "${cfg.id}": environment variable ${cfg.password_env} (password_env) is not set.`,
-          {
-            code: 'CONFIG_SECRET_MISSING',
-          },
-        );
-      }
-      return v;
-    }
-    if (cfg.password_file !== undefined) {
-      try {
-        return (await readFile(cfg.password_file, 'utf8')).replace(/\r?\n$/, '');
-      } catch (err) {
-        throw new ConfigError(`MQTT source "${cfg.id}": cannot read password_file "${cfg.password_file}".`, {
-          code: 'CONFIG_SECRET_MISSING',
-          cause: err,
-        });
-      }
+    // The config loader resolves password_env/password_file (one rule for every component: an empty variable is
+    // refused, a final newline dropped, the file size capped). A reference without its value was never loaded.
+    const ref =
+      cfg.password_env !== undefined
+        ? 'password_env'
+        : cfg.password_file !== undefined
+          ? 'password_file'
+          : undefined;
+    if (ref !== undefined) {
+      throw new ConfigError(
+        `MQTT source "${cfg.id}": ${ref} was not resolved; the configuration must come through the config loader.`,
+        { code: 'CONFIG_SECRET_MISSING' },
+      );
     }
     return undefined;
   }
@@ -204,7 +195,10 @@ export class MqttAdapter implements Adapter {
     });
     client.on('reconnect', () => {
       // Exponential backoff: MQTT.js reads reconnectPeriod each time it schedules the next attempt.
-      this.#reconnectDelay = Math.min(cfg.reconnect.max, this.#reconnectDelay * 2);
+      this.#reconnectDelay = doubled(this.#reconnectDelay, {
+        initialMs: cfg.reconnect.min,
+        maxMs: cfg.reconnect.max,
+      });
       client.options.reconnectPeriod = this.#reconnectDelay;
     });
     client.on('close', () => {

@@ -4,6 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import type { OPCUACertificateManager } from 'node-opcua';
 import { ConfigError, PlantgateError } from '../../src/errors.js';
+import { exponentialCap } from '../../src/kit/backoff.js';
+import { sleep } from '../../src/kit/sleep.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../types.js';
 import type { OpcuaSourceConfig } from './config.js';
@@ -28,19 +30,6 @@ interface SignalProblem {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class OpcuaAdapter implements Adapter {
@@ -206,10 +195,7 @@ export class OpcuaAdapter implements Adapter {
       this.#attempt += 1;
       const untrusted = this.#lastErrorIsUntrusted;
       this.#state = untrusted || this.#attempt >= DOWN_AFTER_ATTEMPTS ? 'down' : 'reconnecting';
-      const base = Math.min(
-        this.#cfg.reconnect.max,
-        this.#cfg.reconnect.initial * 2 ** Math.min(this.#attempt - 1, 30),
-      );
+      const base = exponentialCap(this.#attempt - 1, this.#cfg.reconnect.initial, this.#cfg.reconnect.max);
       // The first retry after a loss is prompt; later ones use full jitter so many gateways do not stampede a PLC.
       const delay = this.#attempt === 1 ? Math.min(base, 250 + Math.random() * 250) : Math.random() * base;
       this.#nextAttemptAt = Date.now() + delay;

@@ -1,6 +1,6 @@
 // Configuration of the `opcua` source: endpoint, security, user authentication, subscription or polling, and
 // the signals with their NodeId or browse path. Secrets are never written in the YAML: `password_env` or
-// `password_file` are resolved by the config loader (or, failing that, by the adapter when it connects).
+// `password_file` are resolved by the config loader, the one place secrets are read; the adapter gets the value.
 import { z } from 'zod';
 import { componentId, duration, type Secret } from '../../src/config/primitives.js';
 import { signalBaseShape } from '../../src/config/signal.js';
@@ -293,7 +293,7 @@ export type OpcuaSourceConfig = z.output<typeof opcuaSourceSchema>;
 export type OpcuaSignalConfig = z.output<typeof opcuaSignalSchema>;
 export type OpcuaAuthConfig = z.output<typeof opcuaAuthSchema>;
 
-/** What the config loader adds after resolving `password_env`/`password_file`; the adapter falls back to them. */
+/** What the config loader adds after resolving `password_env`/`password_file`: the adapter only reads this. */
 export interface ResolvedOpcuaAuth extends OpcuaAuthConfig {
   password?: Secret | string;
 }

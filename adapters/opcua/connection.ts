@@ -3,7 +3,6 @@
 // node-opcua's own reconnection is switched off: the adapter throws a broken connection away and builds a new
 // one, so every subscription and monitored item is recreated from the configuration, never half-restored.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import {
@@ -33,6 +32,7 @@ import {
   VariableIds,
 } from 'node-opcua';
 import type { Logger } from 'pino';
+import { readPem } from '../../src/config/tls.js';
 import { ConfigError, PlantgateError } from '../../src/errors.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { AdapterEnv } from '../types.js';
@@ -122,28 +122,27 @@ function limitOf(v: unknown): number {
   return n > 0 ? Math.min(n, MAX_CHUNK) : MAX_CHUNK;
 }
 
-/** The password from the loader's Secret, or from password_env/password_file when the loader did not resolve it. */
+/**
+ * The password the config loader resolved from password_env/password_file (one rule for every component: an
+ * empty variable is refused, a final newline dropped, the file size capped). A reference without its value
+ * means the configuration did not come through the loader.
+ */
 function passwordOf(auth: ResolvedOpcuaAuth): string {
   const p = auth.password;
   if (p !== undefined) return typeof p === 'string' ? p : p.reveal();
-  if (auth.password_env !== undefined) {
-    const v = process.env[auth.password_env];
-    if (v === undefined || v === '') {
-      throw new ConfigError(`environment variable ${auth.password_env} (auth.password_env) is not set`, {
+  const ref =
+    auth.password_env !== undefined
+      ? 'password_env'
+      : auth.password_file !== undefined
+        ? 'password_file'
+        : undefined;
+  if (ref !== undefined) {
+    throw new ConfigError(
+      `auth.${ref} was not resolved; the configuration must come through the config loader`,
+      {
         code: 'CONFIG_SECRET_MISSING',
-      });
-    }
-    return v;
-  }
-  if (auth.password_file !== undefined) {
-    try {
-      return readFileSync(auth.password_file, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new ConfigError(`cannot read auth.password_file ${auth.password_file}: ${message(err)}`, {
-        code: 'CONFIG_SECRET_MISSING',
-        cause: err,
-      });
-    }
+      },
+    );
   }
   throw new ConfigError('auth.username needs password_env or password_file');
 }
@@ -155,17 +154,18 @@ export function userIdentityOf(auth: ResolvedOpcuaAuth | undefined): UserIdentit
     return { type: UserTokenType.UserName, userName: auth.username, password: passwordOf(auth) };
   const certFile = auth.cert_file as string;
   const keyFile = auth.key_file as string;
+  const raw = readPem(certFile, 'user certificate (auth.cert_file)');
+  const privateKey = readPem(keyFile, 'user key (auth.key_file)').toString('utf8');
   let certificateData: Buffer;
-  let privateKey: string;
   try {
-    const raw = readFileSync(certFile);
     // PEM or DER: node-opcua wants DER.
     certificateData = raw.includes('-----BEGIN') ? Buffer.from(new X509Certificate(raw).raw) : raw;
-    privateKey = readFileSync(keyFile, 'utf8');
   } catch (err) {
     throw new ConfigError(
-      `cannot read the user certificate (auth.cert_file / auth.key_file): ${message(err)}`,
-      { cause: err },
+      `the user certificate (auth.cert_file) "${certFile}" is not a valid certificate: ${message(err)}`,
+      {
+        cause: err,
+      },
     );
   }
   return { type: UserTokenType.Certificate, certificateData, privateKey } as unknown as UserIdentityInfo;

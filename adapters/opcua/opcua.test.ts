@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type OpcuaSim, startOpcuaSim } from '../../simulators/opcua/server.js';
 import { Secret } from '../../src/config/primitives.js';
+import { resolveReferences } from '../../src/config/secrets.js';
 import { judge } from '../../src/health/status.js';
 import { Pipeline, SpecRegistry } from '../../src/pipeline/pipeline.js';
 import { OpcuaAdapter } from './adapter.js';
@@ -37,8 +38,6 @@ async function run(cfg: OpcuaSourceConfig, env = tempEnv()) {
   });
   return { c, adapter, env };
 }
-
-const SEVERITY_UNCERTAIN = 0x40000000;
 
 describe('opcua config', () => {
   it('accepts the sample shape and derives declarations', () => {
@@ -156,7 +155,7 @@ describe('opcua adapter against the simulator', () => {
     const v = (s: string) => c.latest.get(`lyon.press1.${s}`);
     expect(v('hydraulic_pressure')).toMatchObject({
       value: 1523.25,
-      status: 0,
+      status: 'good',
       address: 'ns=1;s=Press1.Hydraulic.Pressure',
     });
     expect(v('oil_temp')).toMatchObject({ value: 47.5, address: 'ns=1;s=Press1.Oil.Temperature' });
@@ -179,7 +178,7 @@ describe('opcua adapter against the simulator', () => {
     await waitFor(() => c.latest.get('lyon.press1.oil_temp')?.value === 48, 'the uncertain temperature');
     expect(c.samples.filter((s) => s.signal === 'lyon.press1.hydraulic_pressure').length).toBe(before);
     const unc = c.latest.get('lyon.press1.oil_temp');
-    expect(((unc?.status as number) & 0xc0000000) >>> 0).toBe(SEVERITY_UNCERTAIN);
+    expect(unc?.status).toBe('uncertain');
     sim.setValue('Press1.Hydraulic.Pressure', 1600);
     await waitFor(
       () => c.latest.get('lyon.press1.hydraulic_pressure')?.value === 1600,
@@ -292,13 +291,14 @@ describe('opcua security', () => {
       publishing_interval: '100ms',
       signals: [{ name: 'lyon.press1.part_count', node: 'ns=1;s=Press1.PartCount' }],
     });
-    process.env.PG_OPCUA_TEST_PW = 's3cret';
+    // The config loader resolves password_env (the one place secrets are read); the adapter gets the value.
+    const secrets = { PG_OPCUA_TEST_PW: 's3cret' };
+    expect(await resolveReferences(cfg, { env: secrets, baseDir: process.cwd() })).toEqual([]);
     const adapter = new OpcuaAdapter(cfg, env);
     await adapter.start(c.ctx);
     cleanups.push(async () => {
       await adapter.stop();
       env.cleanup();
-      delete process.env.PG_OPCUA_TEST_PW;
     });
     await waitFor(() => c.samples.length >= 1, 'data over Sign with the password from the environment');
     expect(readFileSync(own, 'utf8')).toBe(first);

@@ -47,7 +47,7 @@ describe('opcua at scale', () => {
     expect(c.latest.get('lyon.extra.item_9999')).toMatchObject({
       value: 9999 / 1e6,
       address: 'ns=1;s=Extra.9999',
-      status: 0,
+      status: 'good',
     });
   });
 });

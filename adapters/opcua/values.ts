@@ -1,6 +1,7 @@
 // Turns an OPC UA DataValue into a RawSample: the value as a plain JS value (Int64/UInt64 as a bigint, which the
 // pipeline keeps exact; DateTime as ISO text), the canonical value type its built-in DataType maps to (so a
-// Boolean or a String needs no `value_type` in the YAML), the chosen timestamp, and the numeric status code.
+// Boolean or a String needs no `value_type` in the YAML), the chosen timestamp, and the quality its status code
+// means: the status-code bits are OPC UA's business, so they are decoded here and the pipeline sees a canonical word.
 import {
   DataType,
   type DataValue,
@@ -9,7 +10,7 @@ import {
   type Variant,
   VariantArrayType,
 } from 'node-opcua';
-import type { RawSample } from '../../src/model/records.js';
+import type { Quality, RawSample } from '../../src/model/records.js';
 
 /** What the adapter knows about one monitored or polled variable. */
 export interface ItemSpec {
@@ -19,6 +20,15 @@ export interface ItemSpec {
   timestamp: 'source' | 'server';
   /** Array element requested with an index range: the server answers a one-element array. */
   index?: number;
+}
+
+/**
+ * The quality an OPC UA status code means. OPC UA puts the severity in the top two bits of the 32-bit code
+ * (Part 4, 7.39): 0b00 good, 0b01 uncertain, 0b10 bad; 0b11 is reserved and treated as bad, the safe reading.
+ */
+export function qualityOfStatusCode(code: number | bigint): Quality {
+  const top = typeof code === 'bigint' ? Number((code >> 30n) & 3n) : (code >>> 30) & 3;
+  return top === 0 ? 'good' : top === 1 ? 'uncertain' : 'bad';
 }
 
 export type CanonicalType = 'number' | 'integer' | 'boolean' | 'string';
@@ -136,7 +146,7 @@ export function toSample(
     signal: item.signal,
     value,
     address: item.address,
-    status: dv.statusCode ? dv.statusCode.value >>> 0 : 0,
+    status: dv.statusCode ? qualityOfStatusCode(dv.statusCode.value) : 'good',
   };
   // The server's type; an array without `index` gets none, so it is quarantined as what it is (bad_type).
   const type =

@@ -1,12 +1,14 @@
 // The plant configuration's top-level schema, composed from the gateway sections, the adapter registry
-// (one source type per entry of adapters/index.ts), the derived events and the sinks. Built at import time
-// from whatever the registry holds, so a new adapter needs no change here.
+// (one source type per entry of adapters/index.ts), the derived events and the sink registry (one sink kind per
+// entry of src/forward/registry.ts). Built at import time from whatever the registries hold, so a new adapter or
+// sink kind needs no change here.
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { adapters } from '../../adapters/index.js';
 import type { AdapterDefinition, SourceConfigBase } from '../../adapters/types.js';
 import { eventConfigSchema } from '../events/config.js';
-import { httpSinkSchema } from '../forward/config.js';
+import type { SinkConfigBase } from '../forward/config.js';
+import { sinkKinds } from '../forward/registry.js';
 import { labelTypedUnion } from './messages.js';
 import { adminSchema, gatewaySchema, healthSchema, storageSchema } from './sections.js';
 
@@ -35,11 +37,19 @@ const sourceUnion = z
 labelTypedUnion(sourceUnion, 'source');
 export const sourceConfigSchema = sourceUnion as unknown as z.ZodType<SourceConfig>;
 
-// Only one sink type today; the union is what makes a second type a one-line change.
-export const sinkConfigSchema = z
-  .discriminatedUnion('type', [httpSinkSchema])
-  .describe('A northbound destination; "type" selects the protocol: http.');
-labelTypedUnion(sinkConfigSchema, 'sink');
+/** A parsed sink: the fields every sink kind has (src/forward/config.ts), plus its kind's own. */
+export type SinkConfig = SinkConfigBase & Record<string, unknown>;
+
+const sinkUnion = z
+  .discriminatedUnion(
+    'type',
+    sinkKinds.map((k) => k.schema) as unknown as [DiscriminableSchema, ...DiscriminableSchema[]],
+  )
+  .describe(
+    `A northbound destination; "type" selects the protocol: ${sinkKinds.map((k) => k.type).join(', ')}.`,
+  );
+labelTypedUnion(sinkUnion, 'sink');
+export const sinkConfigSchema = sinkUnion as unknown as z.ZodType<SinkConfig>;
 
 // The events union is built in src/events/config.ts; its inner discriminated union carries the label.
 const eventsInner = (eventConfigSchema as unknown as { _zod: { def: { in?: object } } })._zod.def.in;
@@ -76,6 +86,5 @@ export const plantConfigSchema = z
   .describe('plantgate plant configuration: one file per gateway.');
 
 export type PlantConfig = z.output<typeof plantConfigSchema>;
-export type SinkConfig = z.output<typeof sinkConfigSchema>;
 export type { EventConfig } from '../events/config.js';
 export type { GatewayConfig, HealthConfig, StorageConfig } from './sections.js';

@@ -180,3 +180,138 @@ describe('secrets in a loaded config', () => {
     }
   });
 });
+
+/**
+ * The same secret rules for every component that takes a password or token: the loader is the one place they
+ * are read, and the adapters and sinks only ever get its result.
+ */
+describe('one secret rule for every component, through loadConfig', () => {
+  const HEAD = `gateway:
+  id: test-gw
+  site: test
+  timezone: UTC
+storage:
+  dir: state
+`;
+  const GEN = `  - id: gen-1
+    type: generator
+    signals:
+      - name: test.line1.temp
+`;
+  const SINK = (auth = '{ bearer_env: UNUSED_TOKEN }') => `sinks:
+  - id: central
+    type: http
+    url: https://127.0.0.1:9/batches
+    auth: ${auth}
+`;
+  // For each component: the YAML with REF standing for `password_env: X` or `password_file: X`, the key path of
+  // the reference, and where the resolved secret lands in the loaded config.
+  const components = [
+    {
+      name: 'opcua source',
+      yaml: (ref: string) => `${HEAD}sources:
+  - id: press-1
+    type: opcua
+    endpoint: opc.tcp://127.0.0.1:4840
+    auth: { username: edge, ${ref} }
+    signals:
+      - name: test.press1.pressure
+        node: ns=1;s=Press1.Pressure
+${SINK()}`,
+      key: 'sources.0.auth',
+      secret: (c: PlantConfigLike) => secretOf(c.sources[0]?.auth, 'password'),
+      kind: 'password',
+    },
+    {
+      name: 'mqtt source',
+      yaml: (ref: string) => `${HEAD}sources:
+  - id: line-2
+    type: mqtt
+    url: mqtt://127.0.0.1:1883
+    username: edge
+    ${ref}
+    subscriptions:
+      - topic: lyon/line2/+/telemetry
+        payload: json
+        signal: "lyon.line2.{topic[2]}.{key}"
+${SINK()}`,
+      key: 'sources.0',
+      secret: (c: PlantConfigLike) => secretOf(c.sources[0], 'password'),
+      kind: 'password',
+    },
+    {
+      name: 'http sink',
+      yaml: (ref: string) => `${HEAD}sources:
+${GEN}${SINK(`{ ${ref.replace('password', 'bearer')} }`)}`,
+      key: 'sinks.0.auth',
+      secret: (c: PlantConfigLike) => secretOf(c.sinks[0]?.auth, 'bearer'),
+      kind: 'bearer',
+    },
+  ];
+  type PlantConfigLike = { sources: Array<Record<string, unknown>>; sinks: Array<Record<string, unknown>> };
+
+  const load = async (name: string, text: string, env: NodeJS.ProcessEnv = { UNUSED_TOKEN: 't' }) => {
+    const { result, lines } = await loadText(scratch, name, text, env);
+    return { result, lines, all: JSON.stringify(result) + lines.join('\n') };
+  };
+
+  it.each(components)('$name: an empty environment variable is refused, at its key', async (c) => {
+    const { result, lines } = await load(`${c.kind}-empty.yaml`, c.yaml(`password_env: PG_EMPTY`), {
+      PG_EMPTY: '',
+      UNUSED_TOKEN: 't',
+    });
+    expect(result.ok).toBe(false);
+    expect(lines.join('\n')).toContain(
+      `${c.key}.${c.kind}_env: environment variable PG_EMPTY is empty; set it in the service environment`,
+    );
+  });
+
+  it.each(components)('$name: the final newline of a file is dropped, and only that', async (c) => {
+    await writeFile(`${scratch.dir}/${c.kind}.crlf`, `${SECRET}\r\n`);
+    await writeFile(`${scratch.dir}/${c.kind}.lflf`, ` ${SECRET}\n\n`);
+    for (const [file, want] of [
+      [`${c.kind}.crlf`, SECRET],
+      [`${c.kind}.lflf`, ` ${SECRET}`],
+    ] as const) {
+      const { result, lines } = await load(`${c.kind}-nl.yaml`, c.yaml(`password_file: ${file}`));
+      if (!result.ok) throw new Error(lines.join('\n'));
+      expect(c.secret(result.config as unknown as PlantConfigLike)?.reveal()).toBe(want);
+    }
+  });
+
+  it.each(components)('$name: a secret file over 64 KiB is refused without being echoed', async (c) => {
+    await writeFile(
+      `${scratch.dir}/${c.kind}.big`,
+      SECRET.repeat(Math.ceil((64 * 1024) / SECRET.length) + 1),
+    );
+    const { result, lines, all } = await load(`${c.kind}-big.yaml`, c.yaml(`password_file: ${c.kind}.big`));
+    expect(result.ok).toBe(false);
+    expect(lines.join('\n')).toMatch(
+      new RegExp(
+        `${c.key.replaceAll('.', '\\.')}\\.${c.kind}_file: secret file ".*/${c.kind}\\.big" is \\d+ bytes; a secret file holds only the secret`,
+      ),
+    );
+    expect(all).not.toContain(SECRET);
+  });
+
+  it.each(components)(
+    '$name: the secret is never echoed, resolved or pasted in place of a name',
+    async (c) => {
+      const ok = await load(`${c.kind}-ok.yaml`, c.yaml(`password_env: PG_SECRET`), {
+        PG_SECRET: SECRET,
+        UNUSED_TOKEN: 't',
+      });
+      if (!ok.result.ok) throw new Error(ok.lines.join('\n'));
+      expect(c.secret(ok.result.config as unknown as PlantConfigLike)?.reveal()).toBe(SECRET);
+      expect(ok.all).not.toContain(SECRET);
+      expect(inspect(ok.result, { depth: 20 })).not.toContain(SECRET);
+
+      const pasted = await load(`${c.kind}-pasted.yaml`, c.yaml(`password_env: "${SECRET}"`));
+      expect(pasted.result.ok).toBe(false);
+      expect(pasted.lines.join('\n')).toContain(
+        `${c.key}.${c.kind}_env: expected the name of an environment variable`,
+      );
+      expect(pasted.all).not.toContain(SECRET);
+    },
+  );
+});

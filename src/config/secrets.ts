@@ -6,7 +6,11 @@
 // adapter and sink gets the same rule and the same messages without extra code:
 //   - inside an `auth` (or `*_auth`, `credentials`) mapping, every `X_env` and `X_file` key is a secret
 //     reference; elsewhere only keys whose X contains password, passphrase, token, bearer or secret are;
-//     `ca_file`, `cert_file` and `key_file` are not: components read those PEM files themselves;
+//     `ca_file`, `cert_file` and `key_file` are not: components read those PEM files when they connect, all
+//     with `readPem` (./tls.ts);
+//   - this is the only place secrets are read: adapters and sinks get the resolved value and never look at the
+//     environment or a secret file themselves, so every component refuses an empty variable, drops a final
+//     newline, caps the file size and keeps the value out of messages the same way;
 //   - the resolved value is put next to the reference under `X` as a `Secret` (e.g. `auth.bearer_env:
 //     CENTRAL_TOKEN` gives `auth.bearer: Secret`), the reference itself stays for messages. Components read
 //     it with `secretOf(cfg.auth, 'bearer')`; a Secret prints as "[redacted]" everywhere;

@@ -1,47 +1,10 @@
-// Configuration of an `http` sink: where batches go, which records it takes, how batches are cut,
-// how failures are retried, and how it authenticates (secrets only by reference: env var or file).
+// Settings every sink kind shares, because the forwarder (not the sink) applies them: which records a sink takes,
+// how batches are cut, how many are in flight, and how retryable failures are retried. Defined once here and
+// spread into each sink kind's schema (see http/config.ts), so the YAML keys are the same for every kind.
 import { z } from 'zod';
-import { componentId, duration, type Secret, size } from '../config/primitives.js';
-import { clientCertFields, requireCertKeyPair } from '../config/tls.js';
+import { componentId, duration, size } from '../config/primitives.js';
 
-const httpUrl = z
-  .string()
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-      } catch {
-        return false;
-      }
-    },
-    { message: 'expected an http:// or https:// URL, e.g. "https://ingest.example.com/v1/batches"' },
-  )
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return u.username === '' && u.password === '';
-      } catch {
-        return true; // reported by the check above
-      }
-    },
-    {
-      // A secret in the URL would sit in the YAML in clear and travel into every place the URL is shown.
-      message:
-        'put no credentials in the URL: use auth (username with password_env or password_file, or bearer_env/bearer_file)',
-    },
-  );
-
-const RESERVED_HEADERS = new Set([
-  'authorization',
-  'idempotency-key',
-  'content-type',
-  'content-length',
-  'host',
-]);
-
-export const httpSinkSelectSchema = z
+export const sinkSelectSchema = z
   .object({
     kinds: z
       .array(z.enum(['reading', 'event']))
@@ -65,7 +28,7 @@ export const httpSinkSelectSchema = z
   })
   .strict();
 
-export const httpSinkBatchSchema = z
+export const sinkBatchSchema = z
   .object({
     max_records: z
       .number()
@@ -83,7 +46,7 @@ export const httpSinkBatchSchema = z
   })
   .strict();
 
-export const httpSinkRetrySchema = z
+export const sinkRetrySchema = z
   .object({
     initial: duration
       .prefault('500ms')
@@ -101,162 +64,38 @@ export const httpSinkRetrySchema = z
   })
   .strict();
 
-export const httpSinkAuthSchema = z
-  .object({
-    bearer_env: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'Name of the environment variable holding the bearer token (sent as "Authorization: Bearer ...").',
-      ),
-    bearer_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Path of a file holding the bearer token (trailing newline ignored).'),
-    username: z.string().min(1).optional().describe('User name for HTTP basic authentication.'),
-    password_env: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Name of the environment variable holding the basic-auth password.'),
-    password_file: z.string().min(1).optional().describe('Path of a file holding the basic-auth password.'),
-  })
-  .strict()
-  .superRefine((a, ctx) => {
-    const bearer = [a.bearer_env, a.bearer_file].filter((x) => x !== undefined).length;
-    const password = [a.password_env, a.password_file].filter((x) => x !== undefined).length;
-    if (bearer > 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give either bearer_env or bearer_file, not both',
-        path: ['bearer_file'],
-      });
-    }
-    if (password > 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give either password_env or password_file, not both',
-        path: ['password_file'],
-      });
-    }
-    if (bearer > 0 && (a.username !== undefined || password > 0)) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          'use either a bearer token (bearer_env/bearer_file) or basic authentication (username + password_env/password_file), not both',
-        path: ['username'],
-      });
-    }
-    if (a.username !== undefined && password === 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          'basic authentication needs password_env or password_file next to username (plain passwords are not allowed in the YAML)',
-        path: ['username'],
-      });
-    }
-    if (a.username === undefined && password > 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'password_env/password_file need a username',
-        path: ['username'],
-      });
-    }
-    if (bearer === 0 && a.username === undefined && password === 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'auth needs bearer_env, bearer_file, or username with password_env/password_file',
-        path: [],
-      });
-    }
-  });
-
-export const httpSinkTlsSchema = z
-  .object({
-    ca_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'PEM file of the CA(s) that sign the server certificate, for private PKIs; the system CAs otherwise.',
-      ),
-    ...clientCertFields,
-    insecure_skip_verify: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Turns off server certificate verification. For lab use only; logged as a warning at every start.',
-      ),
-  })
-  .strict()
-  .superRefine(requireCertKeyPair);
-
-export const httpSinkSchema = z
-  .object({
-    id: componentId.describe('Unique sink id, e.g. "central"; part of every batch id, so keep it stable.'),
-    type: z.literal('http').describe('HTTP sink: POSTs batches in the plantgate.batch.v1 wire format.'),
-    url: httpUrl.describe('URL the batches are POSTed to (http:// or https://).'),
-    select: httpSinkSelectSchema
-      .prefault({})
-      .describe('Which records this sink takes; everything when absent. All given lists must match.'),
-    batch: httpSinkBatchSchema.prefault({}).describe('How records are grouped into one request.'),
-    max_in_flight: z
-      .number()
-      .int()
-      .min(1)
-      .max(64)
-      .default(2)
-      .describe('Batches sent concurrently; acknowledgements are still committed in order.'),
-    timeout: duration
-      .prefault('30s')
-      .describe('Time allowed for one request, from connect to the end of the response.'),
-    retry: httpSinkRetrySchema
-      .prefault({})
-      .describe(
-        'How retryable failures (408, 429, 5xx, network errors, redirects) are retried: one probe at a time, backing off from initial up to probe_interval, honouring Retry-After up to max.',
-      ),
-    auth: httpSinkAuthSchema
-      .optional()
-      .describe('Credentials, by reference only: environment variable or file, never the secret itself.'),
-    tls: httpSinkTlsSchema
-      .optional()
-      .describe('TLS settings for https:// URLs; the server is verified by default.'),
-    headers: z
-      .record(z.string(), z.string())
-      .superRefine((headers, ctx) => {
-        for (const name of Object.keys(headers)) {
-          if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) {
-            ctx.addIssue({ code: 'custom', message: `"${name}" is not an HTTP header name`, path: [name] });
-          } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
-            ctx.addIssue({
-              code: 'custom',
-              message: `header "${name}" is set by the sink itself; use auth for credentials`,
-              path: [name],
-            });
-          }
-        }
-      })
-      .optional()
-      .describe('Extra request headers, e.g. { X-Plant: lyon }. Do not put credentials here: use auth.'),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    if (c.tls && !c.url.startsWith('https:')) {
-      ctx.addIssue({ code: 'custom', message: 'tls settings need an https:// url', path: ['tls'] });
-    }
-  });
-
-export type HttpSinkConfig = z.output<typeof httpSinkSchema>;
-export type HttpSinkAuthConfig = z.output<typeof httpSinkAuthSchema>;
-export type HttpSinkSelectConfig = z.output<typeof httpSinkSelectSchema>;
-
 /**
- * What the config loader adds after resolving `bearer_env`/`bearer_file`/`password_env`/`password_file`:
- * the secret itself. The sink falls back to resolving the references itself when these are absent.
+ * The fields every sink kind has, spread into its `.strict()` object next to `type` and its own fields. A kind
+ * may re-`describe()` a field to name its own failures (the HTTP sink lists the statuses it retries).
  */
-export interface ResolvedHttpSinkAuth extends HttpSinkAuthConfig {
-  bearer?: Secret | string;
-  password?: Secret | string;
+export const sinkCommonFields = {
+  id: componentId.describe('Unique sink id, e.g. "central"; part of every batch id, so keep it stable.'),
+  select: sinkSelectSchema
+    .prefault({})
+    .describe('Which records this sink takes; everything when absent. All given lists must match.'),
+  batch: sinkBatchSchema.prefault({}).describe('How records are grouped into one request.'),
+  max_in_flight: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(2)
+    .describe('Batches sent concurrently; acknowledgements are still committed in order.'),
+  retry: sinkRetrySchema
+    .prefault({})
+    .describe(
+      'How retryable failures are retried: one probe at a time, backing off from initial up to probe_interval, honouring a delay the receiver asks for up to max.',
+    ),
+};
+
+export type SinkSelectConfig = z.output<typeof sinkSelectSchema>;
+
+/** A parsed sink: the fields every kind has (what the forwarder and config-wide checks read), plus its own. */
+export interface SinkConfigBase {
+  id: string;
+  type: string;
+  select: SinkSelectConfig;
+  batch: z.output<typeof sinkBatchSchema>;
+  max_in_flight: number;
+  retry: z.output<typeof sinkRetrySchema>;
 }

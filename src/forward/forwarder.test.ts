@@ -9,11 +9,12 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Receiver, type ReceiverOptions, startReceiver } from '../../simulators/receiver/receiver.js';
 import { createTestPki } from '../../simulators/receiver/test-certs.js';
+import { resolveReferences } from '../config/secrets.js';
 import { LevelJournal } from '../journal/level-journal.js';
 import { type EventRecord, eventId } from '../model/records.js';
-import { httpSinkSchema } from './config.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
-import { HttpSink, type HttpSinkSettings } from './http-sink.js';
+import { httpSinkSchema } from './http/config.js';
+import { HttpSink, type HttpSinkSettings } from './http/sink.js';
 import { createForwarderMetrics } from './metrics.js';
 import { sinkSelector } from './select.js';
 import { captureLogger, makeReading, waitUntil } from './test-support.js';
@@ -84,7 +85,6 @@ function forwarderFor(
   h: Harness,
   extra: {
     random?: () => number;
-    env?: NodeJS.ProcessEnv;
     metrics?: ForwarderMetrics;
     growth?: { sampleMs: number; windowMs: number };
   } = {},
@@ -94,7 +94,6 @@ function forwarderFor(
     gatewayId: GW,
     site: 'lyon',
     log: h.log,
-    ...(extra.env ? { env: extra.env } : {}),
   });
   const f = new Forwarder({
     journal: h.journal,
@@ -708,7 +707,9 @@ describe('Forwarder', () => {
     });
     const a = await appendReadings(h.journal, 0, 30);
     h.receiver.setFaults({ status: 503, count: 2 });
-    const f = forwarderFor(h, { env: { PG_FWD_TOKEN: TOKEN } });
+    // Resolved as the config loader does in the daemon; the sink reads only the resolved Secret.
+    expect(await resolveReferences(h.config, { env: { PG_FWD_TOKEN: TOKEN }, baseDir: h.dir })).toEqual([]);
+    const f = forwarderFor(h);
     await f.start();
     await until(h, () => h.receiver.stats().records === 30, 'delivery');
     expect(a.ids.length).toBe(30);

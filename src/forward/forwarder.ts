@@ -11,10 +11,9 @@ import type { DeadLetter, Journal, JournalEntry } from '../journal/types.js';
 import type { CanonicalRecord } from '../model/records.js';
 import { linkedSignal } from './abort.js';
 import { Backoff, MAX_TIMER_MS, retryDelay } from './backoff.js';
-import { maskUrl } from './classify.js';
-import type { Batch, Sink, WriteOutcome } from './types.js';
+import type { Batch, Sink, SinkHealth, SinkState, WriteOutcome } from './types.js';
 
-export type ForwarderState = 'connected' | 'retrying' | 'failing' | 'stopped';
+export type ForwarderState = SinkState;
 
 export interface ForwarderAlarm {
   at: number;
@@ -26,16 +25,16 @@ export interface ForwarderAlarm {
   resolved_at?: number;
 }
 
-export interface ForwarderHealth {
-  state: ForwarderState;
-  /** The state in words for /status. */
-  detail: string;
+/**
+ * A sink's health as the forwarder sees it: the SinkHealth shape every component shares (state, detail, last
+ * error, `counters`), plus the delivery details /status shows. The counters are also flat fields (delivered_batches,
+ * retries...), which the status document and the tests read.
+ */
+export interface ForwarderHealth extends SinkHealth {
   /** Selected records after the cursor still in the journal (the journal ledger's `queued`). */
   backlog: number;
   oldest_unacked_age_ms?: number;
   last_ack_at?: number;
-  last_error?: string;
-  last_error_at?: number;
   /** Exponentially weighted moving average of successful request latency. */
   latency_ms_ewma?: number;
   batches_in_flight: number;
@@ -69,14 +68,12 @@ export interface ForwarderMetrics {
   retryAfterClamped?(sinkId: string): void;
 }
 
-/** The parts of a sink's configuration the forwarder uses (an `HttpSinkConfig` fits). */
+/** The parts of a sink's configuration the forwarder uses: the fields every sink kind has (config.ts). */
 export interface ForwarderSinkConfig {
   id: string;
   batch: { max_records: number; max_bytes: number; max_wait: number };
   max_in_flight: number;
   retry: { initial: number; max: number; probe_interval?: number | undefined };
-  /** Shown in logs with its query values masked; absent for sinks without a URL. */
-  url?: string;
 }
 
 export interface ForwarderOptions {
@@ -85,6 +82,8 @@ export interface ForwarderOptions {
   gatewayId: string;
   site: string;
   sinkConfig: ForwarderSinkConfig;
+  /** Where the sink sends, already masked (its kind's `describe()`), for the start log line. */
+  target?: string;
   /** pino child {component:'sink', id}. */
   log: Logger;
   metrics?: ForwarderMetrics;
@@ -144,6 +143,7 @@ export class Forwarder {
   readonly #journal: Journal;
   readonly #sink: Sink;
   readonly #cfg: ForwarderSinkConfig;
+  readonly #target: string | undefined;
   readonly #log: Logger;
   readonly #metrics: ForwarderMetrics | undefined;
   readonly #random: (() => number) | undefined;
@@ -207,6 +207,7 @@ export class Forwarder {
     this.#journal = opts.journal;
     this.#sink = opts.sink;
     this.#cfg = opts.sinkConfig;
+    this.#target = opts.target;
     this.#log = opts.log;
     this.#metrics = opts.metrics;
     this.#random = opts.random;
@@ -249,7 +250,7 @@ export class Forwarder {
       {
         cursor,
         resend: this.#restartRanges.length,
-        ...(this.#cfg.url !== undefined ? { url: maskUrl(this.#cfg.url) } : {}),
+        ...(this.#target !== undefined ? { target: this.#target } : {}),
       },
       this.#restartRanges.length > 0
         ? `Forwarding started after seq ${cursor}; ${this.#restartRanges.length} batch(es) cut before the restart are resent first with their ids.`
@@ -319,6 +320,13 @@ export class Forwarder {
       retries: this.#retries,
       dead_lettered_batches: this.#deadBatches,
       dead_lettered_records: this.#deadRecords,
+      counters: {
+        delivered_batches: this.#deliveredBatches,
+        delivered_records: this.#deliveredRecords,
+        retries: this.#retries,
+        dead_lettered_batches: this.#deadBatches,
+        dead_lettered_records: this.#deadRecords,
+      },
     };
     if (ledger?.oldest_unacked_at !== undefined)
       h.oldest_unacked_age_ms = Math.max(0, Date.now() - ledger.oldest_unacked_at);

@@ -1,42 +1,60 @@
-// The forward room's entry point for the daemon: builds the forwarder of one configured sink (sink + loop),
-// and re-exports what the daemon, the CLI and /status need.
+// The forward room's entry point for the daemon: builds the forwarder of one configured sink (its kind's sink +
+// the loop), and re-exports what the daemon, the CLI and /status need. It names no sink kind: those are in
+// registry.ts.
 import type { Logger } from 'pino';
+import { PlantgateError } from '../errors.js';
 import type { Journal } from '../journal/types.js';
+import type { SinkConfigBase } from './config.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
-import { HttpSink, type HttpSinkSettings } from './http-sink.js';
+import { sinkKindFor } from './registry.js';
+import type { SinkDefinition } from './types.js';
 
-export { classifyHttpOutcome, maskUrl, parseRetryAfter } from './classify.js';
-export { type HttpSinkConfig, httpSinkSchema, type ResolvedHttpSinkAuth } from './config.js';
+export { type SinkConfigBase, type SinkSelectConfig, sinkCommonFields } from './config.js';
 export { Forwarder, type ForwarderHealth, type ForwarderMetrics, type ForwarderState } from './forwarder.js';
-export { HttpSink, type HttpSinkSettings } from './http-sink.js';
 export { createForwarderMetrics } from './metrics.js';
+export { sinkKindFor, sinkKinds } from './registry.js';
 export { recordSelector, sinkSelector } from './select.js';
-export type { Batch, Sink, WriteOutcome } from './types.js';
+export type { Batch, Sink, SinkDefinition, SinkEnv, SinkHealth, WriteOutcome } from './types.js';
 
 export interface CreateForwarderOptions {
-  config: HttpSinkSettings;
+  /** A sink section as the config loader parsed it (secrets resolved); its `type` picks the registry entry. */
+  config: SinkConfigBase;
   journal: Journal;
   gatewayId: string;
   site: string;
-  /** The daemon's logger; the forwarder and its sink log through a child {component:'sink', kind:'http', id}. */
+  /** The daemon's logger; the forwarder and its sink log through a child {component:'sink', kind, id}. */
   log: Logger;
   metrics?: ForwarderMetrics;
 }
 
+/** Where a configured sink sends, masked, as its kind describes it (for /status and the logs). */
+export function describeSink(config: SinkConfigBase): string {
+  return kindOf(config).describe(config);
+}
+
 /**
- * Builds the forwarder of one http sink. Register `sinkSelector(config)` with `journal.setSinks` first, start it
+ * Builds the forwarder of one sink. Register `sinkSelector(config)` with `journal.setSinks` first, start it
  * after the journal is open, and stop it before the journal closes.
  */
 export function createForwarder(opts: CreateForwarderOptions): Forwarder {
-  const log = opts.log.child({ component: 'sink', kind: 'http', id: opts.config.id });
-  const sink = new HttpSink({ config: opts.config, gatewayId: opts.gatewayId, site: opts.site, log });
+  const kind = kindOf(opts.config);
+  const log = opts.log.child({ component: 'sink', kind: kind.type, id: opts.config.id });
+  const sink = kind.create(opts.config, { gatewayId: opts.gatewayId, site: opts.site, log });
   return new Forwarder({
     journal: opts.journal,
     sink,
     gatewayId: opts.gatewayId,
     site: opts.site,
     sinkConfig: opts.config,
+    target: kind.describe(opts.config),
     log,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
+}
+
+function kindOf(config: SinkConfigBase): SinkDefinition {
+  const kind = sinkKindFor(config.type);
+  // The config schema is built from the same registry, so a parsed configuration always finds its kind.
+  if (!kind) throw new PlantgateError('INTERNAL', `No sink kind "${config.type}" is registered.`);
+  return kind;
 }

@@ -1,7 +1,7 @@
 // Turns a sink's `select` section into the predicate the journal uses to decide which records the sink takes.
 import type { SinkSelector } from '../journal/types.js';
 import type { CanonicalRecord } from '../model/records.js';
-import type { HttpSinkSelectConfig } from './config.js';
+import type { SinkSelectConfig } from './config.js';
 
 /** Matches signal names against exact names and `prefix.*` patterns. */
 function signalMatcher(patterns: readonly string[]): (signal: string) => boolean {
@@ -18,9 +18,7 @@ function signalMatcher(patterns: readonly string[]): (signal: string) => boolean
  * Builds the record predicate of one sink: `kinds` filters both kinds, `types` only events, `signals` only
  * readings; absent lists take everything.
  */
-export function recordSelector(
-  select: HttpSinkSelectConfig | undefined,
-): (record: CanonicalRecord) => boolean {
+export function recordSelector(select: SinkSelectConfig | undefined): (record: CanonicalRecord) => boolean {
   const kinds = select?.kinds ? new Set<string>(select.kinds) : undefined;
   const types = select?.types ? new Set<string>(select.types) : undefined;
   const signals = select?.signals ? signalMatcher(select.signals) : undefined;
@@ -33,6 +31,6 @@ export function recordSelector(
 }
 
 /** The journal's view of a sink: its id and which records it takes. */
-export function sinkSelector(config: { id: string; select?: HttpSinkSelectConfig }): SinkSelector {
+export function sinkSelector(config: { id: string; select?: SinkSelectConfig }): SinkSelector {
   return { id: config.id, select: recordSelector(config.select) };
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyHttpOutcome } from '../forward/classify.js';
+import { classifyHttpOutcome } from '../forward/http/classify.js';
 import type { JournalStats } from '../journal/types.js';
 import { judge, type SinkSnapshot, type SourceSnapshot } from './status.js';
 

@@ -29,8 +29,8 @@ export interface RawSample {
   ts?: number | string | Date;
   ts_unit?: 's' | 'ms';
   ts_local?: boolean;
-  /** OPC UA status code (number) or an explicit quality; absent means good. */
-  status?: number | Quality;
+  /** The sample's quality, canonical whatever the protocol (adapters decode their own codes); absent means good. */
+  status?: Quality;
   /** Where it came from in protocol terms: node id, register, topic. */
   address: string;
   /** Context that travels with the value (work order, lot, topic segments). */

@@ -68,7 +68,7 @@ function makeSamples(n: number): RawSample[] {
                   address: 'holding:100',
                 }
               : pick === 4
-                ? { signal: `lyon.line${m}.running`, value: i % 2, ts, address: 'coil:1', status: 0 }
+                ? { signal: `lyon.line${m}.running`, value: i % 2, ts, address: 'coil:1', status: 'good' }
                 : pick === 5
                   ? {
                       signal: `lyon.line${m}.mode`,

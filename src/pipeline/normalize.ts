@@ -1,6 +1,7 @@
 // normalize: one raw sample -> canonical value, UTC time and quality, using its precompiled spec.
 // Writes into a reused result object and allocates nothing on the success path; a failure sets a reason
-// code and a sentence instead. Knows no protocol: OPC UA status codes are just 32-bit numbers here.
+// code and a sentence instead. Knows no protocol: a sample's status is already a canonical quality word (the
+// OPC UA adapter decodes its status codes itself).
 //
 // 64-bit integers (one rule for every source): an adapter hands a bigint; one within ±(2^53-1) becomes a plain
 // number, one beyond becomes its exact decimal text, flagged `bigInteger` so the reading carries
@@ -66,29 +67,12 @@ export function roundConverted(v: number, ref: number): number {
 }
 
 /**
- * Quality from an OPC UA status code or an explicit word. OPC UA puts the severity in the top two bits:
- * 0b00 good, 0b01 uncertain, 0b10 bad (0b11 is reserved and treated as bad). Absent means good.
- * Returns undefined when the status is none of these.
+ * The quality of a sample's status: one of the three canonical words, absent meaning good. Undefined for
+ * anything else (a protocol's raw code included: decoding it is the adapter's job).
  */
 export function qualityOf(status: unknown): Quality | undefined {
-  switch (typeof status) {
-    case 'undefined':
-      return 'good';
-    case 'number':
-      if (!Number.isInteger(status) || status < 0 || status > 0xffffffff) return undefined;
-      return severity(status >>> 30);
-    case 'bigint':
-      if (status < 0n || status > 0xffffffffn) return undefined;
-      return severity(Number(status >> 30n));
-    case 'string':
-      return status === 'good' || status === 'uncertain' || status === 'bad' ? status : undefined;
-    default:
-      return undefined;
-  }
-}
-
-function severity(topBits: number): Quality {
-  return topBits === 0 ? 'good' : topBits === 1 ? 'uncertain' : 'bad';
+  if (status === undefined) return 'good';
+  return status === 'good' || status === 'uncertain' || status === 'bad' ? status : undefined;
 }
 
 const NUMERIC_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
@@ -144,7 +128,7 @@ export function normalize(
   if (quality === undefined) {
     return out.fail(
       'bad_status',
-      `The status ${describeValue(sample.status)} is neither a 32-bit OPC UA status code nor good, uncertain or bad.`,
+      `The status ${describeValue(sample.status)} is none of good, uncertain or bad.`,
     );
   }
   out.quality = quality;

@@ -184,8 +184,8 @@ describe('validate', () => {
   it('keeps bad-quality readings with quality "bad" instead of quarantining them', () => {
     const p = makePipeline();
     const { records, rejects } = run(p, [
-      { signal: 'lyon.press1.pressure', value: 10, status: 0x80310000 },
       { signal: 'lyon.press1.pressure', value: 10, status: 'bad' },
+      { signal: 'lyon.press1.pressure', value: 11, status: 'bad' },
     ]);
     expect(rejects).toEqual([]);
     expect(records.map((r) => r.quality)).toEqual(['bad', 'bad']);

@@ -1,14 +1,15 @@
 // The `http` sink: POSTs one batch in the plantgate.batch.v1 wire format over a keep-alive undici pool and
-// classifies the answer. It never retries by itself (the forwarder does) and never logs a credential.
-import { readFileSync } from 'node:fs';
+// classifies the answer. It never retries by itself (the forwarder does) and never logs a credential. Its secrets
+// come resolved by the config loader (src/config/secrets.ts), which applies the one set of secret rules.
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
-import { Secret } from '../config/primitives.js';
-import { ConfigError } from '../errors.js';
-import { linkedSignal } from './abort.js';
+import { Secret } from '../../config/primitives.js';
+import { readPem } from '../../config/tls.js';
+import { ConfigError } from '../../errors.js';
+import { linkedSignal } from '../abort.js';
+import type { Batch, Sink, WriteOutcome } from '../types.js';
 import { classifyHttpOutcome } from './classify.js';
 import type { HttpSinkConfig } from './config.js';
-import type { Batch, Sink, WriteOutcome } from './types.js';
 
 export const WIRE_SCHEMA = 'plantgate.batch.v1';
 
@@ -22,18 +23,21 @@ export const SINK_REDACT_PATHS = [
   'Authorization',
 ];
 
-/** A secret as the config loader hands it over (a Secret, or a plain string in tests), or a reference. */
+/** A secret as the config loader hands it over (a Secret, or a plain string in tests). */
 type SecretLike = Secret | string;
 
-/** `auth` as the sink accepts it: the schema's references, optionally already resolved by the config loader. */
+/**
+ * `auth` as the sink receives it: the schema's references, and next to each the secret the config loader
+ * resolved from it (`bearer_env: X` gives `bearer: Secret`).
+ */
 export interface HttpSinkAuthInput {
   bearer?: SecretLike;
   password?: SecretLike;
   username?: string;
-  bearer_env?: SecretLike;
-  bearer_file?: SecretLike;
-  password_env?: SecretLike;
-  password_file?: SecretLike;
+  bearer_env?: string;
+  bearer_file?: string;
+  password_env?: string;
+  password_file?: string;
 }
 
 export type HttpSinkSettings = Omit<HttpSinkConfig, 'auth'> & { auth?: HttpSinkAuthInput | undefined };
@@ -44,8 +48,6 @@ export interface HttpSinkOptions {
   site: string;
   /** pino child {component:'sink', kind:'http', id}; the sink adds redaction of auth headers. */
   log: Logger;
-  /** Environment for `*_env` references not yet resolved by the loader (tests inject it). */
-  env?: NodeJS.ProcessEnv;
 }
 
 function isSecret(v: unknown): v is Secret {
@@ -54,48 +56,30 @@ function isSecret(v: unknown): v is Secret {
   );
 }
 
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /**
- * Resolves one credential: a resolved secret wins; otherwise the env or file reference (which the config
- * loader may already have replaced by a Secret) is read now. Throws CONFIG_SECRET_MISSING when empty.
+ * The credential the config loader resolved from `<what>_env` or `<what>_file`. The sink reads no variable or
+ * file itself (a second reader would apply other rules); a reference left unresolved means the configuration did
+ * not come through the loader: CONFIG_SECRET_MISSING, naming the reference but never a value.
  */
-function resolveSecret(
+function loaderSecret(
   what: string,
   resolved: SecretLike | undefined,
-  envRef: SecretLike | undefined,
-  fileRef: SecretLike | undefined,
-  env: NodeJS.ProcessEnv,
+  envRef: string | undefined,
+  fileRef: string | undefined,
 ): Secret | undefined {
   if (resolved !== undefined) return isSecret(resolved) ? resolved : new Secret(resolved, `${what} (inline)`);
-  if (isSecret(envRef)) return envRef;
-  if (isSecret(fileRef)) return fileRef;
-  if (typeof envRef === 'string') {
-    const v = env[envRef];
-    if (v === undefined || v === '') {
-      throw new ConfigError(`The environment variable ${envRef} named by ${what}_env is not set or empty.`, {
-        code: 'CONFIG_SECRET_MISSING',
-      });
-    }
-    return new Secret(v, `env:${envRef}`);
-  }
-  if (typeof fileRef === 'string') {
-    let text: string;
-    try {
-      text = readFileSync(fileRef, 'utf8');
-    } catch (cause) {
-      throw new ConfigError(`The file ${fileRef} named by ${what}_file cannot be read.`, {
-        code: 'CONFIG_SECRET_MISSING',
-        cause,
-      });
-    }
-    const v = text.replace(/\r?\n$/, '');
-    if (v === '') {
-      throw new ConfigError(`The file ${fileRef} named by ${what}_file is empty.`, {
-        code: 'CONFIG_SECRET_MISSING',
-      });
-    }
-    return new Secret(v, `file:${fileRef}`);
-  }
-  return undefined;
+  if (envRef === undefined && fileRef === undefined) return undefined;
+  // A reference that is not a variable name may be the secret pasted in by mistake: it is not echoed.
+  const ref =
+    envRef !== undefined
+      ? `${what}_env${ENV_NAME_RE.test(envRef) ? ` (${envRef})` : ''}`
+      : `${what}_file (${fileRef})`;
+  throw new ConfigError(
+    `The secret named by ${ref} was not resolved: sink configurations must come through the config loader.`,
+    { code: 'CONFIG_SECRET_MISSING' },
+  );
 }
 
 /** A structured-field string (RFC 8941): quoted, with `\` and `"` escaped. */
@@ -131,14 +115,6 @@ export function buildBatchBody(batch: Batch, gateway: { id: string; site: string
   return buf;
 }
 
-function readPem(what: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (cause) {
-    throw new ConfigError(`The ${what} file ${file} cannot be read.`, { cause });
-  }
-}
-
 /**
  * Reads the start of an error response body for the failure message and consumes the rest, so the connection can
  * be reused; an absurdly large error body is cut off (which closes that connection).
@@ -163,7 +139,6 @@ export class HttpSink implements Sink {
   readonly #cfg: HttpSinkSettings;
   readonly #gateway: { id: string; site: string };
   readonly #log: Logger;
-  readonly #env: NodeJS.ProcessEnv;
   readonly #url: URL;
   readonly #path: string;
   #pool: Pool | undefined;
@@ -175,7 +150,6 @@ export class HttpSink implements Sink {
     this.#cfg = opts.config;
     this.#gateway = { id: opts.gatewayId, site: opts.site };
     this.#log = opts.log.child({}, { redact: { paths: SINK_REDACT_PATHS, censor: '[redacted]' } });
-    this.#env = opts.env ?? process.env;
     this.#url = new URL(opts.config.url);
     this.#path = `${this.#url.pathname}${this.#url.search}`;
   }
@@ -186,18 +160,12 @@ export class HttpSink implements Sink {
     const cfg = this.#cfg;
     const auth = cfg.auth;
     if (auth) {
-      const bearer = resolveSecret('bearer', auth.bearer, auth.bearer_env, auth.bearer_file, this.#env);
+      const bearer = loaderSecret('bearer', auth.bearer, auth.bearer_env, auth.bearer_file);
       if (bearer) {
         // The secret is revealed only here, when a header is built for a request.
         this.#authHeader = () => `Bearer ${bearer.reveal()}`;
       } else if (auth.username !== undefined) {
-        const password = resolveSecret(
-          'password',
-          auth.password,
-          auth.password_env,
-          auth.password_file,
-          this.#env,
-        );
+        const password = loaderSecret('password', auth.password, auth.password_env, auth.password_file);
         if (!password) {
           throw new ConfigError(
             `Sink ${this.id}: basic authentication needs password_env or password_file.`,
@@ -215,9 +183,9 @@ export class HttpSink implements Sink {
     const connect: Record<string, unknown> = {};
     if (this.#url.protocol === 'https:') {
       const tls = cfg.tls;
-      if (tls?.ca_file) connect.ca = readPem('CA', tls.ca_file);
-      if (tls?.cert_file) connect.cert = readPem('client certificate', tls.cert_file);
-      if (tls?.key_file) connect.key = readPem('client key', tls.key_file);
+      if (tls?.ca_file) connect.ca = readPem(tls.ca_file, 'CA');
+      if (tls?.cert_file) connect.cert = readPem(tls.cert_file, 'client certificate');
+      if (tls?.key_file) connect.key = readPem(tls.key_file, 'client key');
       connect.rejectUnauthorized = !(tls?.insecure_skip_verify ?? false);
       if (tls?.insecure_skip_verify) {
         this.#log.warn(

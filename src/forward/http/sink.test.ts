@@ -4,20 +4,28 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Receiver, startReceiver } from '../../simulators/receiver/receiver.js';
-import { createTestPki, type TestPki } from '../../simulators/receiver/test-certs.js';
-import { Secret } from '../config/primitives.js';
-import { PlantgateError } from '../errors.js';
-import type { Reading } from '../model/records.js';
+import { type Receiver, startReceiver } from '../../../simulators/receiver/receiver.js';
+import { createTestPki, type TestPki } from '../../../simulators/receiver/test-certs.js';
+import { Secret } from '../../config/primitives.js';
+import { resolveReferences } from '../../config/secrets.js';
+import { PlantgateError } from '../../errors.js';
+import type { Reading } from '../../model/records.js';
+import { captureLogger, makeReading } from '../test-support.js';
+import type { Batch } from '../types.js';
 import { httpSinkSchema } from './config.js';
-import { buildBatchBody, HttpSink, type HttpSinkSettings, sfString } from './http-sink.js';
-import { captureLogger, makeReading } from './test-support.js';
-import type { Batch } from './types.js';
+import { buildBatchBody, HttpSink, type HttpSinkSettings, sfString } from './sink.js';
 
 const TOKEN = 'tok-3f9c2a7e-very-secret';
 
 function settings(url: string, extra: Record<string, unknown> = {}): HttpSinkSettings {
   return httpSinkSchema.parse({ id: 'central', type: 'http', url, ...extra }) as HttpSinkSettings;
+}
+
+/** Resolves the secret references of a sink section as the config loader does (in place), failing on any issue. */
+async function resolved(config: HttpSinkSettings, env: NodeJS.ProcessEnv = {}): Promise<HttpSinkSettings> {
+  const issues = await resolveReferences(config, { env, baseDir: tmpdir() });
+  expect(issues).toEqual([]);
+  return config;
 }
 
 function batchOf(first: number, n: number): Batch {
@@ -154,9 +162,12 @@ describe('HttpSink', () => {
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, `${TOKEN}\n`);
     const cap = captureLogger('trace');
+    // The env var and the file are resolved by the config loader, as in the daemon; the sink reads only the Secret.
     const variants: HttpSinkSettings[] = [
-      settings(receiver.url, { auth: { bearer_env: 'PG_TEST_TOKEN' } }),
-      settings(receiver.url, { auth: { bearer_file: tokenFile } }),
+      await resolved(settings(receiver.url, { auth: { bearer_env: 'PG_TEST_TOKEN' } }), {
+        PG_TEST_TOKEN: TOKEN,
+      }),
+      await resolved(settings(receiver.url, { auth: { bearer_file: tokenFile } })),
       {
         ...settings(receiver.url, { auth: { bearer_env: 'UNUSED' } }),
         auth: { bearer: new Secret(TOKEN, 'env:X') },
@@ -168,7 +179,6 @@ describe('HttpSink', () => {
         gatewayId: 'gw',
         site: 'lyon',
         log: cap.log,
-        env: { PG_TEST_TOKEN: TOKEN },
       });
       await s.start();
       expect(await s.write(batchOf(1, 1), new AbortController().signal)).toMatchObject({ ok: true });
@@ -197,7 +207,7 @@ describe('HttpSink', () => {
       require_authorization: `Basic ${Buffer.from('edge:s3cret-pw').toString('base64')}`,
     });
     sink = new HttpSink({
-      config: settings(receiver.url, { auth: { username: 'edge', password_file: pwFile } }),
+      config: await resolved(settings(receiver.url, { auth: { username: 'edge', password_file: pwFile } })),
       gatewayId: 'gw',
       site: 'lyon',
       log: captureLogger().log,
@@ -207,12 +217,13 @@ describe('HttpSink', () => {
   });
 
   it('fails to start with CONFIG_SECRET_MISSING when the secret is not there', async () => {
+    // A reference the loader did not resolve (the configuration did not come through it): the sink reads no
+    // environment variable itself.
     const s = new HttpSink({
       config: settings('http://127.0.0.1:9/x', { auth: { bearer_env: 'PG_TEST_NOT_SET' } }),
       gatewayId: 'gw',
       site: 'lyon',
       log: captureLogger().log,
-      env: {},
     });
     const err = await s.start().then(
       () => undefined,
@@ -221,6 +232,27 @@ describe('HttpSink', () => {
     expect(err).toBeInstanceOf(PlantgateError);
     expect((err as PlantgateError).code).toBe('CONFIG_SECRET_MISSING');
     expect((err as Error).message).toMatch(/PG_TEST_NOT_SET/);
+  });
+
+  it('reads its TLS files through readPem: a key file gone since the load fails start naming it, not its bytes', async () => {
+    const keyFile = join(dir, 'client.key');
+    writeFileSync(keyFile, '');
+    const s = new HttpSink({
+      config: settings('https://127.0.0.1:9/x', {
+        tls: { ca_file: join(dir, 'gone-ca.pem'), cert_file: keyFile, key_file: keyFile },
+      }),
+      gatewayId: 'gw',
+      site: 'lyon',
+      log: captureLogger().log,
+    });
+    const err = await s.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PlantgateError);
+    expect((err as PlantgateError).code).toMatch(/^CONFIG/);
+    expect((err as Error).message).toContain(`the CA file "${join(dir, 'gone-ca.pem')}"`);
+    expect((err as Error).message).toMatch(/does not exist/);
   });
 
   describe('over TLS', () => {

@@ -1,0 +1,11 @@
+// The sink registry: one line per sink kind, as adapters/index.ts is for protocols. The config schema and
+// createForwarder are built from this list, so a new kind is its own folder plus one line here.
+import { http } from './http/index.js';
+import type { SinkDefinition } from './types.js';
+
+export const sinkKinds: ReadonlyArray<SinkDefinition> = [http as unknown as SinkDefinition];
+
+/** The registry entry of a sink type, if any. */
+export function sinkKindFor(type: string): SinkDefinition | undefined {
+  return sinkKinds.find((k) => k.type === type);
+}
