@@ -40,24 +40,48 @@ afterAll(async () => {
  * A publisher that, like a PLC gateway flushing a buffer, sends two messages in the same millisecond for one
  * machine: the counter moved, the temperature did not. Their temperature readings are the same reading (same
  * signal, timestamp and value, hence the same content id), which is what the demo's line publisher produces
- * whenever a late timer makes it send a burst.
+ * whenever a late timer makes it send a burst. A round goes out every 100 ms from a timer (the bursts mix with
+ * the line publisher's flow) until all are sent; each round has its own millisecond: `rounds` distinct readings.
  */
 async function burstPublisher(url: string, rounds: number): Promise<number> {
   const client = await mqtt.connectAsync(url, { clientId: `burst-${process.pid}`, clean: true });
   let sent = 0;
-  try {
-    for (let i = 0; i < rounds; i++) {
-      const ts = Date.now();
-      for (const count of [2 * i, 2 * i + 1]) {
-        await client.publishAsync(
-          'lyon/line2/burst1/telemetry',
-          JSON.stringify({ ts, temp: 50, speed: 12.5, count }),
-          { qos: 1 },
-        );
-        sent += 1;
-      }
-      await new Promise((r) => setTimeout(r, 100));
+  let lastTs = 0;
+  const round = async (i: number) => {
+    const ts = Math.max(Date.now(), lastTs + 1);
+    lastTs = ts;
+    for (const count of [2 * i, 2 * i + 1]) {
+      await client.publishAsync(
+        'lyon/line2/burst1/telemetry',
+        JSON.stringify({ ts, temp: 50, speed: 12.5, count }),
+        { qos: 1 },
+      );
+      sent += 1;
     }
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let next = 0;
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return; // a slow round skips a tick: rounds never overlap
+        busy = true;
+        round(next).then(
+          () => {
+            next += 1;
+            busy = false;
+            if (next === rounds) {
+              clearInterval(timer);
+              resolve();
+            }
+          },
+          (err: unknown) => {
+            clearInterval(timer);
+            reject(err);
+          },
+        );
+      }, 100);
+    });
   } finally {
     await client.endAsync();
   }

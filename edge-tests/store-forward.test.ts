@@ -124,6 +124,7 @@ describe('store and forward through faults', () => {
     suite.receiver.setFaults({ slow_ms: 15 });
     const drainFile = writeConfig(d, 'drain.yaml', { ...cfg, sources: [] });
     let kills = 0;
+    let midDrainKills = 0;
     for (let i = 0; i < 20; i++) {
       const p = await startDaemon(drainFile);
       const st = await p.status();
@@ -136,6 +137,8 @@ describe('store and forward through faults', () => {
           suite.receiver.stats().records >= Math.min(target, perSignal * 2) ||
           suite.receiver.stats().records >= perSignal * 2,
       );
+      // A kill after the drain finished tests nothing: count the ones that hit it mid-way.
+      if (suite.receiver.stats().records < perSignal * 2) midDrainKills += 1;
       p.kill('SIGKILL');
       await p.exited;
       kills += 1;
@@ -150,7 +153,8 @@ describe('store and forward through faults', () => {
       },
       { timeoutMs: 60_000 },
     );
-    expect(kills).toBe(20);
+    // The loop counts to 20 by construction; what matters is that kills landed inside the drain.
+    expect(midDrainKills).toBeGreaterThan(0);
     const rs = suite.receiver.stats();
     // What a crash can resend: only the batches past the cursor, at most max_in_flight (2 here) per kill.
     expect(rs.duplicate_batches).toBeLessThanOrEqual(kills * 2);

@@ -3,6 +3,8 @@
 # the state directory, and a starter /etc/plantgate/plant.yaml (never overwriting an existing one).
 # The service is enabled, but started only when `check-config` passes as the service user with the service's
 # environment file; otherwise the script says what to fix. Run it again to upgrade (config and state kept).
+# On Debian or Ubuntu install the .deb instead (`npm run package`; it bundles its Node runtime): this script
+# serves a source checkout on another systemd host that has its own Node >= 20.19.
 # Usage: sudo systemd/install.sh [--prefix /opt/plantgate] [--no-start] | --uninstall [--purge]
 set -euo pipefail
 
@@ -16,7 +18,7 @@ while [ $# -gt 0 ]; do
     --no-start) START=0; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +54,7 @@ echo "Building plantgate in $ROOT ..."
 echo "Installing to $DESTDIR$PREFIX ..."
 install -d "$DESTDIR$PREFIX"
 # An upgrade replaces the app whole, so no file of the previous version stays behind.
-rm -rf "$DESTDIR$PREFIX/dist" "$DESTDIR$PREFIX/node_modules" "$DESTDIR$PREFIX/config"
+rm -rf "$DESTDIR$PREFIX/dist" "$DESTDIR$PREFIX/node_modules" "$DESTDIR$PREFIX/config" "$DESTDIR$PREFIX/bin"
 cp -a "$ROOT/dist" "$ROOT/node_modules" "$ROOT/package.json" "$ROOT/README.md" "$ROOT/config" "$DESTDIR$PREFIX/"
 if [ "$PREFIX" != /opt/plantgate ]; then
   sed "s#/opt/plantgate#$PREFIX#g" "$ROOT/systemd/plantgate.service" > "$ROOT/.tmp-plantgate.service"
@@ -72,9 +74,11 @@ if [ ! -e "$DESTDIR/etc/plantgate/plantgate.env" ]; then
   install -m 0640 /dev/null "$DESTDIR/etc/plantgate/plantgate.env"
   echo "# Secrets referenced by *_env keys, e.g. CENTRAL_TOKEN=..." > "$DESTDIR/etc/plantgate/plantgate.env"
 fi
-install -d "$DESTDIR/usr/local/bin"
-ln -sf "$PREFIX/dist/src/cli.js" "$DESTDIR/usr/local/bin/plantgate"
-chmod +x "$DESTDIR$PREFIX/dist/src/cli.js"
+# The launcher the unit runs; without a bundled runtime under $PREFIX/node it runs the Node on PATH.
+install -d "$DESTDIR$PREFIX/bin" "$DESTDIR/usr/local/bin"
+sed "s#/opt/plantgate#$PREFIX#g" "$ROOT/packaging/plantgate.sh" > "$DESTDIR$PREFIX/bin/plantgate"
+chmod 0755 "$DESTDIR$PREFIX/bin/plantgate"
+ln -sf "$PREFIX/bin/plantgate" "$DESTDIR/usr/local/bin/plantgate"
 
 if [ -z "$DESTDIR" ]; then
   systemd-sysusers /usr/lib/sysusers.d/plantgate.conf
@@ -84,7 +88,7 @@ if [ -z "$DESTDIR" ]; then
   # Enabled now; started only with a configuration that checks as the service will see it (its user, its
   # environment file), so the first thing an engineer sees is never a failed service.
   systemctl enable plantgate
-  CHECK=(runuser -u plantgate -- /usr/bin/node "$PREFIX/dist/src/cli.js" check-config -c /etc/plantgate/plant.yaml --env-file /etc/plantgate/plantgate.env)
+  CHECK=(runuser -u plantgate -- "$PREFIX/bin/plantgate" check-config -c /etc/plantgate/plant.yaml --env-file /etc/plantgate/plantgate.env)
   if [ "$START" = 1 ]; then
     if "${CHECK[@]}"; then
       # A restart also applies an upgrade to a running service.

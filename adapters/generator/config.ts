@@ -1,8 +1,8 @@
 // Configuration of the `generator` source: synthetic signals at a fixed rate, for demos, benchmarks and tests
 // of the journal and forwarders before (or without) a real PLC.
 import { z } from 'zod';
-import { componentId, duration } from '../../src/config/primitives.js';
-import { signalBaseShape } from '../../src/config/signal.js';
+import { componentId, duration } from '../../src/config/kit/primitives.js';
+import { signalBaseShape } from '../../src/config/kit/signal.js';
 
 export const generatorSignalSchema = z
   .object({

@@ -2,7 +2,7 @@
 // synthetic (tick time), so a given seed and start time always produce the same records.
 
 import type { RawSample } from '../../src/model/records.js';
-import type { Adapter, AdapterContext, ComponentHealth } from '../types.js';
+import type { Adapter, AdapterContext, ComponentHealth } from '../kit/types.js';
 import type { GeneratorSignalConfig, GeneratorSourceConfig } from './config.js';
 
 /** Small deterministic PRNG (mulberry32) so `random` shapes are repeatable for a seed. */

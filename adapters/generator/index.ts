@@ -1,5 +1,5 @@
 // Registry entry of the `generator` source.
-import { defineAdapter } from '../types.js';
+import { defineAdapter } from '../kit/types.js';
 import { type GeneratorSourceConfig, generatorSourceSchema } from './config.js';
 import { GeneratorAdapter } from './generator.js';
 

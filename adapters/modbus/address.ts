@@ -1,7 +1,7 @@
 // Modbus addressing as controls engineers write it: `holding:100` (zero-based protocol address) or the
 // Modicon convention `40101` / `400101` (one-based, the leading digit names the table). One parser, so the
 // schema, the planner and the messages all agree on what a register string means.
-import { closest } from '../../src/config/suggest.js';
+import { closest } from '../../src/config/kit/suggest.js';
 
 export type ModbusTable = 'coil' | 'discrete' | 'input' | 'holding';
 

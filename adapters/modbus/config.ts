@@ -2,9 +2,10 @@
 // devices (unit ids), the register map of each signal and the polling and request limits. Mistakes a
 // controls engineer can make are caught here, at load time, with a sentence that says what to write.
 import { z } from 'zod';
-import { componentId, duration } from '../../src/config/primitives.js';
-import { signalBaseShape } from '../../src/config/signal.js';
-import { isBitTable, type ModbusTable, parseRegister, type RegisterRef } from './address.js';
+import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
+import { componentId, duration } from '../../src/config/kit/primitives.js';
+import { signalBaseShape } from '../../src/config/kit/signal.js';
+import { isBitTable, parseRegister, type RegisterRef } from './address.js';
 import { DATA_TYPES, ORDERS, type Order, orderFrom, registerCount } from './codec.js';
 
 /** Protocol limits of one read request (Modbus application protocol v1.1b3, FC 1-4). */
@@ -198,7 +199,20 @@ const serialSchema = z
   })
   .strict();
 
-export const modbusSourceSchema = z
+export const modbusReconnectSchema = z
+  .object({
+    initial: duration
+      .prefault('1s')
+      .describe(
+        'First wait before polling an unanswering device (or reconnecting) again; doubles after each failure.',
+      ),
+    max: duration
+      .prefault('30s')
+      .describe('Longest wait between attempts on an unanswering device or a lost connection.'),
+  })
+  .strict();
+
+const modbusSourceObject = z
   .object({
     id: componentId.describe('Unique source id, e.g. "packer-3".'),
     type: z.literal('modbus').describe('Modbus TCP or RTU polling source.'),
@@ -273,12 +287,13 @@ export const modbusSourceSchema = z
       .describe(
         'One request at a time on the connection, for TCP devices and gateways that cannot take concurrent requests. Always on for serial and rtu_over_tcp.',
       ),
-    backoff_initial: duration
-      .prefault('1s')
-      .describe('First wait before polling an unanswering device again.'),
-    backoff_max: duration
-      .prefault('30s')
-      .describe('Longest wait between attempts on an unanswering device or a lost connection.'),
+    reconnect: modbusReconnectSchema
+      .prefault({})
+      .describe(
+        'Backoff of an unanswering device or a lost connection (exponential, doubling from initial up to max).',
+      ),
+    backoff_initial: deprecatedField(duration, 'reconnect.initial'),
+    backoff_max: deprecatedField(duration, 'reconnect.max'),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -313,6 +328,14 @@ export const modbusSourceSchema = z
       }
     }
   });
+
+/** Old names still accepted for one release (check-config warns about each use). */
+export const modbusDeprecatedKeys = [
+  { old: ['backoff_initial'], new: ['reconnect', 'initial'] },
+  { old: ['backoff_max'], new: ['reconnect', 'max'] },
+] as const;
+
+export const modbusSourceSchema = withDeprecatedKeys(modbusSourceObject, modbusDeprecatedKeys);
 
 export type ModbusSourceConfig = z.output<typeof modbusSourceSchema>;
 export type ModbusSignalConfig = z.output<typeof modbusSignalSchema>;
@@ -433,64 +456,4 @@ export function resolveDevices(c: ModbusSourceConfig): ResolvedDevice[] {
     signals: d.signals.map((s, i) => resolveSignal(s, ['devices', di, 'signals', i])),
     path: ['devices', di],
   }));
-}
-
-/** A problem of a whole source; `severity: 'warning'` is printed by check-config but does not refuse the file. */
-export interface SourceProblem {
-  path: Array<string | number>;
-  message: string;
-  severity?: 'warning';
-}
-
-/** First digit of the Modicon number of each register table. */
-const MODICON_DIGIT: Partial<Record<ModbusTable, string>> = { holding: '4', input: '3', discrete: '1' };
-
-/**
- * `holding:40101` is almost always the Modicon number 40101 (= holding:100) written as a protocol address:
- * valid (a device may have a register 40101), so a warning, not an error, saying both ways to write it.
- * Coils are left out: their Modicon numbers (00001..09999) are ordinary protocol addresses as well.
- */
-export function modiconAsProtocolAddress(ref: RegisterRef): string | undefined {
-  const digit = MODICON_DIGIT[ref.table];
-  if (digit === undefined) return undefined;
-  const first = Number(digit) * 10_000 + 1;
-  if (ref.address < first || ref.address > first + 9998) return undefined;
-  const address = ref.address - first;
-  return `${ref.table}:${ref.address} looks like the Modicon number ${ref.address} written as a protocol address; Modicon ${ref.address} is ${ref.table}:${address}: write "${ref.table}:${address}" or "${ref.address}" (if the device's manual really lists protocol address ${ref.address}, keep it)`;
-}
-
-/**
- * Checks that need the whole source: request limits against signal sizes, unit ids, duplicate devices; and
- * warnings for register addresses that are probably Modicon numbers.
- */
-export function checkModbusSource(c: ModbusSourceConfig): SourceProblem[] {
-  const problems: SourceProblem[] = [];
-  const devices = resolveDevices(c);
-  const seen = new Map<number, number>();
-  devices.forEach((d, di) => {
-    const prev = seen.get(d.unitId);
-    if (prev !== undefined) {
-      problems.push({
-        path: [...d.path, 'unit_id'],
-        message: `unit_id ${d.unitId} is already used by devices[${prev}]; merge their signals into one device or fix the unit id`,
-      });
-    } else seen.set(d.unitId, di);
-    if (c.serial !== undefined && (d.unitId === 0 || d.unitId > 247)) {
-      problems.push({
-        path: c.devices ? [...d.path, 'unit_id'] : ['unit_id'],
-        message: `unit_id ${d.unitId} cannot be polled on a serial bus (0 is broadcast, 248-255 are reserved); use the device's address 1..247`,
-      });
-    }
-    for (const s of d.signals) {
-      const modicon = modiconAsProtocolAddress(s.ref);
-      if (modicon) problems.push({ path: [...s.path, 'register'], message: modicon, severity: 'warning' });
-      if (!isBitTable(s.ref.table) && s.count > d.maxRegisters) {
-        problems.push({
-          path: [...s.path, 'length'],
-          message: `${s.name} spans ${s.count} registers but this device takes at most ${d.maxRegisters} per request; shorten it or raise max_registers_per_request (at most 125)`,
-        });
-      }
-    }
-  });
-  return problems;
 }

@@ -3,8 +3,8 @@
 // and turns modbus-serial's callback errors into typed errors the poller can act on.
 import ModbusRTU from 'modbus-serial';
 import type { Logger } from 'pino';
-import { PlantgateError } from '../../src/errors.js';
 import { doubled } from '../../src/kit/backoff.js';
+import { PlantgateError } from '../../src/kit/errors.js';
 import { sleep } from '../../src/kit/sleep.js';
 import type { ModbusTable } from './address.js';
 import { describeTransport, type Transport } from './config.js';
@@ -89,6 +89,18 @@ interface Client {
   ): Promise<void>;
 }
 
+/**
+ * t3.5 of Modbus RTU: a frame ends with 3.5 characters of silence, and a device that hears the next request
+ * earlier takes it for the rest of the last frame. A character is start + data + parity + stop bits; above 19200
+ * baud the specification fixes 1.75 ms. Other transports need no silence (0).
+ */
+export function frameSilenceMs(t: Transport): number {
+  if (t.kind !== 'serial') return 0;
+  if (t.baud > 19200) return 1.75;
+  const bits = 1 + t.dataBits + (t.parity === 'none' ? 0 : 1) + t.stopBits;
+  return (3.5 * bits * 1000) / t.baud;
+}
+
 /** Longest wait for a port to confirm it closed; a driver that never calls back must not hold up stop(). */
 const CLOSE_TIMEOUT_MS = 2000;
 
@@ -139,11 +151,14 @@ export class ModbusConnection {
   /** Once a connection has been lost, its recovery is logged once. */
   #wasLost = false;
   readonly counters = { connects: 0, connect_failures: 0, disconnects: 0, silent_reconnects: 0 };
+  /** The pause after each request: inter_request_delay, and on a serial line at least t3.5. */
+  readonly #pauseMs: number;
 
   constructor(o: ConnectionOptions) {
     this.#o = o;
     this.#where = describeTransport(o.transport);
     this.#backoff = o.backoffInitialMs;
+    this.#pauseMs = Math.max(o.interRequestDelayMs, frameSilenceMs(o.transport));
   }
 
   get state(): ConnectionState {
@@ -195,7 +210,11 @@ export class ModbusConnection {
     try {
       return await this.#request(client, unit, table, start, count, timeoutMs);
     } finally {
-      await sleep(this.#o.interRequestDelayMs);
+      // Timers may fire a little early against the clock (libuv's cached loop time): the silence is measured.
+      const until = performance.now() + this.#pauseMs;
+      await sleep(this.#pauseMs);
+      for (let left = until - performance.now(); left > 0; left = until - performance.now())
+        await sleep(left);
     }
   }
 

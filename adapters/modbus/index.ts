@@ -1,8 +1,9 @@
 // Registry entry of the `modbus` source: schema, declarations, extra config checks and the read plan printer.
 import type { z } from 'zod';
-import type { SignalSpec } from '../../src/config/signal.js';
-import { defineAdapter } from '../types.js';
-import { checkModbusSource, type ModbusSourceConfig, modbusSourceSchema, resolveDevices } from './config.js';
+import type { SignalSpec } from '../../src/config/kit/signal.js';
+import { defineAdapter } from '../kit/types.js';
+import { checkModbusSource } from './checks.js';
+import { type ModbusSourceConfig, modbusSourceSchema, resolveDevices } from './config.js';
 import { ModbusAdapter } from './modbus.js';
 import { describePlan } from './plan.js';
 

@@ -3,13 +3,11 @@
 // isolated (probed with backoff, without retries) so the others on the same connection keep their rate.
 import { doubled } from '../../src/kit/backoff.js';
 import type { RawSample } from '../../src/model/records.js';
-import type { Adapter, AdapterContext, ComponentHealth } from '../types.js';
-import { formatRegister, isBitTable } from './address.js';
-import { decodeRegisters } from './codec.js';
+import type { Adapter, AdapterContext, ComponentHealth } from '../kit/types.js';
+import { formatRegister } from './address.js';
 import {
   isSerialized,
   type ModbusSourceConfig,
-  type ResolvedDevice,
   type ResolvedSignal,
   resolveDevices,
   resolveTransport,
@@ -21,106 +19,13 @@ import {
   ModbusExceptionError,
   ModbusTimeoutError,
 } from './connection.js';
-import { deviceItems, type PlanItem, planReads, type ReadBlock } from './plan.js';
+import { Device, type DeviceStatus, decodeBlock } from './device.js';
+import { type PlanItem, planReads, type ReadBlock } from './plan.js';
 
-export type DeviceState = 'starting' | 'online' | 'offline' | 'reconnecting';
-
-export interface DeviceCounters {
-  /** Poll cycles started (including probes of an offline device). */
-  cycles: number;
-  /** Cycles in which every planned read succeeded. */
-  good_cycles: number;
-  failed_cycles: number;
-  requests: number;
-  timeouts: number;
-  exceptions: number;
-  retries: number;
-  /** Scheduled polls skipped because the previous one (reads + emit) was still running. */
-  overruns: number;
-  samples: number;
-  emit_errors: number;
-}
-
-export interface DeviceStatus {
-  unit_id: number;
-  name: string;
-  state: DeviceState;
-  /** Requests in the current plan. */
-  requests_per_poll: number;
-  counters: DeviceCounters;
-  last_error?: string;
-  last_error_at?: number;
-  last_sample_at?: number;
-  /** Signals left out of the plan because the device refused them (illegal address/function), with the reason. */
-  excluded: Array<{ signal: string; reason: string }>;
-}
-
-/** Turns the data of one read (starting at `base`) into one sample per planned item. */
-export function decodeBlock(
-  device: Pick<ResolvedDevice, 'unitId' | 'signals'>,
-  table: ReadBlock['table'],
-  data: ArrayLike<number | boolean>,
-  base: number,
-  items: readonly PlanItem[],
-  ts: number,
-  out: RawSample[],
-): void {
-  const bits = isBitTable(table);
-  for (const it of items) {
-    const s = device.signals[it.index] as ResolvedSignal;
-    const offset = it.start - base;
-    const value = bits ? Boolean(data[offset]) : decodeRegisters(data as ArrayLike<number>, offset, s);
-    out.push({
-      signal: s.name,
-      value,
-      ts,
-      address: `unit ${device.unitId} ${formatRegister(s.ref)}${s.bit !== undefined ? ` bit ${s.bit}` : ''}`,
-    });
-  }
-}
+export { type DeviceCounters, type DeviceState, type DeviceStatus, decodeBlock } from './device.js';
 
 /** Exception codes that concern the addressed registers, not the device's health. */
 const ADDRESS_EXCEPTIONS = new Set([1, 2, 3]);
-
-class Device {
-  readonly cfg: ResolvedDevice;
-  state: DeviceState = 'starting';
-  blocks: ReadBlock[] = [];
-  readonly counters: DeviceCounters = {
-    cycles: 0,
-    good_cycles: 0,
-    failed_cycles: 0,
-    requests: 0,
-    timeouts: 0,
-    exceptions: 0,
-    retries: 0,
-    overruns: 0,
-    samples: 0,
-    emit_errors: 0,
-  };
-  backoffMs = 0;
-  lastError: string | undefined;
-  lastErrorAt: number | undefined;
-  lastSampleAt: number | undefined;
-  /** Signal index -> why and when it was left out of the plan. */
-  readonly excluded = new Map<number, { reason: string; at: number }>();
-  /** Signals read on their own because a bridged read that held them was refused. */
-  readonly noBridge = new Set<number>();
-  readonly reported = new Set<number>();
-  emitFailing = false;
-  readonly items: PlanItem[];
-
-  constructor(cfg: ResolvedDevice) {
-    this.cfg = cfg;
-    this.items = deviceItems(cfg);
-  }
-
-  get label(): string {
-    return this.cfg.name === `unit ${this.cfg.unitId}`
-      ? this.cfg.name
-      : `${this.cfg.name} (unit ${this.cfg.unitId})`;
-  }
-}
 
 export class ModbusAdapter implements Adapter {
   readonly #cfg: ModbusSourceConfig;
@@ -149,8 +54,8 @@ export class ModbusAdapter implements Adapter {
       transport: resolveTransport(cfg),
       serialize: isSerialized(cfg),
       interRequestDelayMs: cfg.inter_request_delay,
-      backoffInitialMs: cfg.backoff_initial,
-      backoffMaxMs: cfg.backoff_max,
+      backoffInitialMs: cfg.reconnect.initial,
+      backoffMaxMs: cfg.reconnect.max,
       connectTimeoutMs: Math.max(cfg.timeout, 3000),
       log: ctx.log,
     });
@@ -429,13 +334,13 @@ export class ModbusAdapter implements Adapter {
     }
   }
 
-  /** A refused signal is tried again after backoff_max, in case the PLC program was changed meanwhile. */
+  /** A refused signal is tried again after reconnect.max, in case the PLC program was changed meanwhile. */
   #reincludeExcluded(d: Device): void {
     if (d.excluded.size === 0) return;
     const now = Date.now();
     let changed = false;
     for (const [i, e] of d.excluded) {
-      if (now - e.at >= this.#cfg.backoff_max) {
+      if (now - e.at >= this.#cfg.reconnect.max) {
         d.excluded.delete(i);
         changed = true;
       }
@@ -480,7 +385,7 @@ export class ModbusAdapter implements Adapter {
   }
 
   #markOffline(d: Device): void {
-    const initial = this.#cfg.backoff_initial;
+    const initial = this.#cfg.reconnect.initial;
     if (d.state !== 'offline') {
       d.state = 'offline';
       d.backoffMs = initial;
@@ -489,7 +394,7 @@ export class ModbusAdapter implements Adapter {
         `${d.label} does not answer (${d.lastError}); it is polled with backoff until it answers again, the other devices keep their rate.`,
       );
     } else {
-      d.backoffMs = doubled(d.backoffMs, { initialMs: initial, maxMs: this.#cfg.backoff_max });
+      d.backoffMs = doubled(d.backoffMs, { initialMs: initial, maxMs: this.#cfg.reconnect.max });
     }
   }
 

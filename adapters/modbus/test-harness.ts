@@ -3,7 +3,7 @@
 // and a wait-for-condition helper so tests never sleep for a fixed time.
 import { pino } from 'pino';
 import type { RawSample } from '../../src/model/records.js';
-import type { AdapterContext, EmitResult } from '../types.js';
+import type { AdapterContext, EmitResult } from '../kit/types.js';
 
 export interface Recorder {
   ctx: AdapterContext;

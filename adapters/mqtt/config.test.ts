@@ -33,7 +33,7 @@ describe('mqtt source config', () => {
       keepalive: 30_000,
       max_payload: 256 * 1024,
       max_in_flight: 1000,
-      reconnect: { min: 1000, max: 30_000 },
+      reconnect: { initial: 1000, max: 30_000 },
     });
     expect(c.subscriptions[0]).toMatchObject({
       qos: 1,

@@ -2,9 +2,10 @@
 // session that lets the broker hold QoS 1 messages during a gateway outage, and how topics and payloads map to
 // signals. Secrets are given by reference only (env var or file).
 import { z } from 'zod';
-import { componentId, duration, type Secret, size } from '../../src/config/primitives.js';
-import { signalBaseShape } from '../../src/config/signal.js';
-import { clientCertFields, requireCertKeyPair } from '../../src/config/tls.js';
+import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
+import { componentId, duration, type Secret, size } from '../../src/config/kit/primitives.js';
+import { signalBaseShape } from '../../src/config/kit/signal.js';
+import { clientCertFields, requireCertKeyPair } from '../../src/config/kit/tls.js';
 
 const mqttUrl = z
   .string()
@@ -17,7 +18,7 @@ const mqttUrl = z
         return true; // reported by the next check
       }
     },
-    { message: 'put no credentials in the URL: use username with password_env or password_file' },
+    { message: 'put no credentials in the URL: use auth (username with password_env or password_file)' },
   )
   .refine(
     (s) => {
@@ -179,12 +180,46 @@ export const mqttTlsSchema = z
 
 export const mqttReconnectSchema = z
   .object({
-    min: duration.prefault('1s').describe('First reconnect delay; doubles after each failed attempt.'),
+    initial: duration.prefault('1s').describe('First reconnect delay; doubles after each failed attempt.'),
     max: duration.prefault('30s').describe('Longest reconnect delay.'),
+    min: deprecatedField(duration, 'initial'),
   })
   .strict();
 
-export const mqttSourceSchema = z
+/** The same keys as OPC UA's and the HTTP sink's `auth:`; the loader resolves the password reference. */
+export const mqttAuthSchema = z
+  .object({
+    username: z.string().min(1).optional().describe('MQTT user name.'),
+    password_env: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Name of the environment variable holding the MQTT password.'),
+    password_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Path of a file holding the MQTT password (trailing newline ignored).'),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.password_env !== undefined && a.password_file !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give either password_env or password_file, not both',
+        path: ['password_file'],
+      });
+    }
+    if ((a.password_env !== undefined || a.password_file !== undefined) && a.username === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'password_env/password_file need a username',
+        path: ['username'],
+      });
+    }
+  });
+
+const mqttSourceObject = z
   .object({
     id: componentId.describe(
       'Unique source id, e.g. "line-2"; part of the default MQTT client id, so keep it stable.',
@@ -223,17 +258,14 @@ export const mqttSourceSchema = z
     reconnect: mqttReconnectSchema
       .prefault({})
       .describe('Reconnect backoff after a lost connection or a failed connect.'),
-    username: z.string().min(1).optional().describe('MQTT user name.'),
-    password_env: z
-      .string()
-      .min(1)
+    auth: mqttAuthSchema
       .optional()
-      .describe('Name of the environment variable holding the MQTT password.'),
-    password_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Path of a file holding the MQTT password (trailing newline ignored).'),
+      .describe(
+        'Credentials: absent for none, or username with password_env/password_file (by reference only, never the password itself).',
+      ),
+    username: deprecatedField(z.string().min(1), 'auth.username'),
+    password_env: deprecatedField(z.string().min(1), 'auth.password_env'),
+    password_file: deprecatedField(z.string().min(1), 'auth.password_file'),
     tls: mqttTlsSchema
       .optional()
       .describe('TLS settings for mqtts:// and wss:// URLs; the broker certificate is always verified.'),
@@ -256,28 +288,14 @@ export const mqttSourceSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.password_env !== undefined && c.password_file !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give either password_env or password_file, not both',
-        path: ['password_file'],
-      });
-    }
-    if ((c.password_env !== undefined || c.password_file !== undefined) && c.username === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'password_env/password_file need a username',
-        path: ['username'],
-      });
-    }
     if (c.tls && !(c.url.startsWith('mqtts:') || c.url.startsWith('wss:'))) {
       ctx.addIssue({ code: 'custom', message: 'tls settings need an mqtts:// or wss:// url', path: ['tls'] });
     }
-    if (c.reconnect.min > c.reconnect.max) {
+    if (c.reconnect.initial > c.reconnect.max) {
       ctx.addIssue({
         code: 'custom',
-        message: 'reconnect.min must not exceed reconnect.max',
-        path: ['reconnect', 'min'],
+        message: 'reconnect.initial must not exceed reconnect.max',
+        path: ['reconnect', 'initial'],
       });
     }
     c.subscriptions.forEach((s, i) => {
@@ -314,13 +332,27 @@ export const mqttSourceSchema = z
     });
   });
 
+/**
+ * Old names still accepted for one release (check-config warns about each use). The top-level credentials moved
+ * into `auth:` as a group, so none of them may be written next to an `auth:` mapping.
+ */
+export const mqttDeprecatedKeys = [
+  { old: ['reconnect', 'min'], new: ['reconnect', 'initial'] },
+  { old: ['username'], new: ['auth', 'username'], conflicts: ['auth'] },
+  { old: ['password_env'], new: ['auth', 'password_env'], conflicts: ['auth'] },
+  { old: ['password_file'], new: ['auth', 'password_file'], conflicts: ['auth'] },
+] as const;
+
+export const mqttSourceSchema = withDeprecatedKeys(mqttSourceObject, mqttDeprecatedKeys);
+
 export type MqttSourceConfig = z.output<typeof mqttSourceSchema>;
+export type MqttAuthConfig = z.output<typeof mqttAuthSchema>;
 export type MqttSubscriptionConfig = z.output<typeof mqttSubscriptionSchema>;
 
 /**
- * What the config loader adds after resolving `password_env`/`password_file`: the secret itself, the only form
- * the adapter reads (a reference without it is refused as a configuration that did not come through the loader).
+ * What the config loader adds after resolving `auth.password_env`/`auth.password_file`: `auth.password`, the
+ * secret itself, the only form the adapter reads (a reference without it is refused as a configuration that did not come through the loader).
  */
 export interface ResolvedMqttSourceConfig extends MqttSourceConfig {
-  password?: Secret | string;
+  auth?: MqttAuthConfig & { password?: Secret | string };
 }

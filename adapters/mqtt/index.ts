@@ -1,8 +1,8 @@
 // Registry entry of the `mqtt` source: schema, the signal names it can produce (exact specs and one pattern
 // per subscription template), cross-field checks, and the adapter factory.
 import type { z } from 'zod';
-import type { SignalDeclarations, SignalSpec } from '../../src/config/signal.js';
-import { defineAdapter } from '../types.js';
+import type { SignalDeclarations, SignalSpec } from '../../src/config/kit/signal.js';
+import { defineAdapter } from '../kit/types.js';
 import { type MqttSourceConfig, type MqttSubscriptionConfig, mqttSourceSchema } from './config.js';
 import { templatePattern } from './mapping.js';
 import { MqttAdapter } from './mqtt.js';

@@ -2,11 +2,11 @@
 // and sends the QoS 1 PUBACK only after the context reports them durable, in arrival order. While the journal
 // blocks, in-flight messages pile up to `max_in_flight`; then the client stops reading and the broker holds the rest.
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { readPem } from '../../src/config/tls.js';
-import { ConfigError, PlantgateError } from '../../src/errors.js';
+import { readPem } from '../../src/config/kit/tls.js';
 import { doubled } from '../../src/kit/backoff.js';
+import { ConfigError, PlantgateError } from '../../src/kit/errors.js';
 import type { RawSample } from '../../src/model/records.js';
-import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../types.js';
+import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../kit/types.js';
 import { AckQueue, type InFlight } from './ack-queue.js';
 import type { ResolvedMqttSourceConfig } from './config.js';
 import { KeepaliveGuard } from './keepalive.js';
@@ -69,7 +69,7 @@ export class MqttAdapter implements Adapter {
     this.#env = env;
     this.#mappers = cfg.subscriptions.map((s) => new SubscriptionMapper(s));
     this.#protocol = cfg.protocol_version;
-    this.#reconnectDelay = cfg.reconnect.min;
+    this.#reconnectDelay = cfg.reconnect.initial;
     this.#queue = this.#newQueue();
   }
 
@@ -121,14 +121,14 @@ export class MqttAdapter implements Adapter {
       clean: cfg.clean_start,
       keepalive: Math.round(cfg.keepalive / 1000),
       connectTimeout: cfg.connect_timeout,
-      reconnectPeriod: cfg.reconnect.min,
+      reconnectPeriod: cfg.reconnect.initial,
       reconnectOnConnackError: true,
       // Subscriptions are restored by the adapter itself, only when the broker lost the session.
       resubscribe: false,
       queueQoSZero: false,
       rejectUnauthorized: true,
     };
-    if (cfg.username !== undefined) o.username = cfg.username;
+    if (cfg.auth?.username !== undefined) o.username = cfg.auth.username;
     const password = await this.#password();
     if (password !== undefined) o.password = password;
     if (cfg.tls) {
@@ -149,15 +149,16 @@ export class MqttAdapter implements Adapter {
 
   async #password(): Promise<string | undefined> {
     const cfg = this.#cfg;
-    if (cfg.password !== undefined)
-      return typeof cfg.password === 'string' ? cfg.password : cfg.password.reveal();
+    const auth = cfg.auth;
+    if (auth?.password !== undefined)
+      return typeof auth.password === 'string' ? auth.password : auth.password.reveal();
     // The config loader resolves password_env/password_file (one rule for every component: an empty variable is
     // refused, a final newline dropped, the file size capped). A reference without its value was never loaded.
     const ref =
-      cfg.password_env !== undefined
-        ? 'password_env'
-        : cfg.password_file !== undefined
-          ? 'password_file'
+      auth?.password_env !== undefined
+        ? 'auth.password_env'
+        : auth?.password_file !== undefined
+          ? 'auth.password_file'
           : undefined;
     if (ref !== undefined) {
       throw new ConfigError(
@@ -188,15 +189,15 @@ export class MqttAdapter implements Adapter {
     client.on('connect', (connack) => {
       this.#counters.connects += 1;
       this.#state = 'connected';
-      this.#reconnectDelay = cfg.reconnect.min;
-      client.options.reconnectPeriod = cfg.reconnect.min;
+      this.#reconnectDelay = cfg.reconnect.initial;
+      client.options.reconnectPeriod = cfg.reconnect.initial;
       if (this.#needSubscribe || !connack.sessionPresent) this.#subscribe(client);
       else this.#detail = undefined;
     });
     client.on('reconnect', () => {
       // Exponential backoff: MQTT.js reads reconnectPeriod each time it schedules the next attempt.
       this.#reconnectDelay = doubled(this.#reconnectDelay, {
-        initialMs: cfg.reconnect.min,
+        initialMs: cfg.reconnect.initial,
         maxMs: cfg.reconnect.max,
       });
       client.options.reconnectPeriod = this.#reconnectDelay;

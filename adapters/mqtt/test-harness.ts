@@ -2,7 +2,7 @@
 // when a gate lets them (standing in for "synced in the journal"), plus a deadline-bound poll helper.
 import { pino } from 'pino';
 import type { RawSample } from '../../src/model/records.js';
-import type { AdapterContext, AdapterEnv, EmitResult } from '../types.js';
+import type { AdapterContext, AdapterEnv, EmitResult } from '../kit/types.js';
 import { mqttSourceSchema, type ResolvedMqttSourceConfig } from './config.js';
 
 export interface RejectCall {
@@ -104,7 +104,11 @@ export const TEST_ENV: AdapterEnv = {
 export function mqttConfig(input: Record<string, unknown>): ResolvedMqttSourceConfig {
   const { password, ...rest } = input;
   const cfg: ResolvedMqttSourceConfig = mqttSourceSchema.parse({ id: 'line-2', type: 'mqtt', ...rest });
-  // `password` is what the config loader adds after resolving password_env/password_file.
-  if (password !== undefined) cfg.password = password as ResolvedMqttSourceConfig['password'];
+  // `auth.password` is what the config loader adds after resolving auth.password_env/password_file.
+  if (password !== undefined)
+    cfg.auth = {
+      ...cfg.auth,
+      password: password as NonNullable<ResolvedMqttSourceConfig['auth']>['password'],
+    };
   return cfg;
 }

@@ -3,11 +3,11 @@
 // server's notifications and the journal. node-opcua is loaded on start, so config checks never pay for it.
 import { mkdirSync } from 'node:fs';
 import type { OPCUACertificateManager } from 'node-opcua';
-import { ConfigError, PlantgateError } from '../../src/errors.js';
 import { exponentialCap } from '../../src/kit/backoff.js';
+import { ConfigError, PlantgateError } from '../../src/kit/errors.js';
 import { sleep } from '../../src/kit/sleep.js';
 import type { RawSample } from '../../src/model/records.js';
-import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../types.js';
+import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../kit/types.js';
 import type { OpcuaSourceConfig } from './config.js';
 import { pkiDirOf, UntrustedServerCertificateError } from './pki.js';
 
@@ -230,14 +230,14 @@ export class OpcuaAdapter implements Adapter {
     this.#queue.push(samples);
     this.#pending += samples.length;
     // Memory stays bounded while the journal is slower than the server: the oldest batches go first, counted.
-    while (this.#pending > this.#cfg.max_pending && this.#queue.length > 1) {
+    while (this.#pending > this.#cfg.max_in_flight && this.#queue.length > 1) {
       const dropped = this.#queue.shift() as RawSample[];
       this.#pending -= dropped.length;
       this.#counters.dropped_backpressure = (this.#counters.dropped_backpressure ?? 0) + dropped.length;
       if (!this.#dropEpisode) {
         this.#dropEpisode = true;
         this.#ctx?.log.warn(
-          { max_pending: this.#cfg.max_pending },
+          { max_in_flight: this.#cfg.max_in_flight },
           'The journal is slower than the OPC UA server; the oldest notifications are dropped and counted until it catches up.',
         );
       }

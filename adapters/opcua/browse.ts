@@ -14,7 +14,7 @@ import {
   type NodeId,
   resolveNodeId,
 } from 'node-opcua';
-import { PlantgateError } from '../../src/errors.js';
+import { PlantgateError } from '../../src/kit/errors.js';
 import { variantValue } from './values.js';
 
 export interface BrowsedNode {

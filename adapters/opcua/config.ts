@@ -2,8 +2,9 @@
 // the signals with their NodeId or browse path. Secrets are never written in the YAML: `password_env` or
 // `password_file` are resolved by the config loader, the one place secrets are read; the adapter gets the value.
 import { z } from 'zod';
-import { componentId, duration, type Secret } from '../../src/config/primitives.js';
-import { signalBaseShape } from '../../src/config/signal.js';
+import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
+import { componentId, duration, type Secret } from '../../src/config/kit/primitives.js';
+import { signalBaseShape } from '../../src/config/kit/signal.js';
 
 /** NodeId in the OPC UA string form: `ns=3;s=Press1.Pressure`, `i=2258`, `ns=2;g=<guid>`, `ns=1;b=<base64>`, or with `nsu=<uri>;`. */
 const NODE_ID_RE =
@@ -201,7 +202,9 @@ export const opcuaReconnectSchema = z
   })
   .strict();
 
-export const opcuaSourceSchema = z
+const maxInFlight = z.number().int().min(100);
+
+const opcuaSourceObject = z
   .object({
     id: componentId.describe('Unique source id, e.g. "press-1".'),
     type: z.literal('opcua').describe('OPC UA client (subscriptions or polled reads).'),
@@ -250,14 +253,12 @@ export const opcuaSourceSchema = z
     reconnect: opcuaReconnectSchema
       .prefault({})
       .describe('Backoff between reconnect attempts (exponential, with jitter).'),
-    max_pending: z
-      .number()
-      .int()
-      .min(100)
+    max_in_flight: maxInFlight
       .default(100000)
       .describe(
         'Samples held while the journal is slower than the server; beyond this the oldest are dropped and counted (dropped_backpressure).',
       ),
+    max_pending: deprecatedField(maxInFlight, 'max_in_flight'),
     attrs: z
       .record(z.string(), z.string())
       .optional()
@@ -288,6 +289,11 @@ export const opcuaSourceSchema = z
       }
     });
   });
+
+/** Old names still accepted for one release (check-config warns about each use). */
+export const opcuaDeprecatedKeys = [{ old: ['max_pending'], new: ['max_in_flight'] }] as const;
+
+export const opcuaSourceSchema = withDeprecatedKeys(opcuaSourceObject, opcuaDeprecatedKeys);
 
 export type OpcuaSourceConfig = z.output<typeof opcuaSourceSchema>;
 export type OpcuaSignalConfig = z.output<typeof opcuaSignalSchema>;

@@ -1,6 +1,6 @@
 // Registry entry of the `opcua` source. The adapter loads node-opcua only when it starts.
 import type { ZodType } from 'zod';
-import { defineAdapter } from '../types.js';
+import { defineAdapter } from '../kit/types.js';
 import { OpcuaAdapter } from './adapter.js';
 import { type OpcuaSourceConfig, opcuaSourceSchema } from './config.js';
 

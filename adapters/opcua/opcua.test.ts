@@ -9,7 +9,7 @@ import { DataType, OPCUACertificateManager } from 'node-opcua';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type OpcuaSim, startOpcuaSim } from '../../simulators/opcua/server.js';
-import { Secret } from '../../src/config/primitives.js';
+import { Secret } from '../../src/config/kit/primitives.js';
 import { resolveReferences } from '../../src/config/secrets.js';
 import { judge } from '../../src/health/status.js';
 import { Pipeline, SpecRegistry } from '../../src/pipeline/pipeline.js';

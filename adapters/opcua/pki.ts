@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { PlantgateError } from '../../src/errors.js';
+import { PlantgateError } from '../../src/kit/errors.js';
 
 /** PKI folder of a source: the `pki_dir` override or `<stateDir>/pki`. */
 export function pkiDirOf(stateDir: string, override?: string): string {

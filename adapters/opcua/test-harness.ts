@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { RawSample } from '../../src/model/records.js';
-import type { AdapterContext, AdapterEnv, EmitResult } from '../types.js';
+import type { AdapterContext, AdapterEnv, EmitResult } from '../kit/types.js';
 
 export interface Collector {
   ctx: AdapterContext;

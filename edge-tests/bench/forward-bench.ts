@@ -12,8 +12,8 @@ import { Pool } from 'undici';
 import { Forwarder } from '../../src/forward/forwarder.js';
 import { httpSinkSchema } from '../../src/forward/http/config.js';
 import { buildBatchBody, HttpSink, type HttpSinkSettings, sfString } from '../../src/forward/http/sink.js';
+import type { Batch } from '../../src/forward/kit/types.js';
 import { sinkSelector } from '../../src/forward/select.js';
-import type { Batch } from '../../src/forward/types.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
 import { isoUtc, type Reading, readingId } from '../../src/model/records.js';
 
@@ -155,7 +155,7 @@ export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<B
         batch_id: `${GATEWAY}:central:${first}-${last}`,
         first_seq: first,
         last_seq: last,
-        records: entries.map((e) => e.record),
+        entries,
       };
       bodies.push({
         id: batch.batch_id,

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ModbusRTU from 'modbus-serial';
 import { pino } from 'pino';
+import type { AdapterContext } from '../../adapters/kit/types.js';
 import { modbusSourceSchema } from '../../adapters/modbus/config.js';
 import { ModbusAdapter } from '../../adapters/modbus/modbus.js';
-import type { AdapterContext } from '../../adapters/types.js';
 
 export interface BenchResult {
   name: string;

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { mqttSourceSchema } from '../../adapters/mqtt/config.js';
 import { mqtt as mqttDefinition } from '../../adapters/mqtt/index.js';
 import { MqttAdapter } from '../../adapters/mqtt/mqtt.js';
-import { createAdapterContext } from '../../src/ingest.js';
+import { createAdapterContext } from '../../src/ingest/ingest.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { SpecRegistry } from '../../src/pipeline/specs.js';

@@ -15,12 +15,12 @@ import {
   TimestampsToReturn,
 } from 'node-opcua';
 import { pino } from 'pino';
+import type { AdapterContext, EmitResult } from '../../adapters/kit/types.js';
 import { OpcuaAdapter } from '../../adapters/opcua/adapter.js';
 import { type OpcuaSourceConfig, opcuaSourceSchema } from '../../adapters/opcua/config.js';
 import { opcua } from '../../adapters/opcua/index.js';
-import type { AdapterContext, EmitResult } from '../../adapters/types.js';
 import { tempClientPki } from '../../simulators/opcua/client-pki.js';
-import { createAdapterContext } from '../../src/ingest.js';
+import { createAdapterContext } from '../../src/ingest/ingest.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { SpecRegistry } from '../../src/pipeline/specs.js';

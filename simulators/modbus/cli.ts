@@ -1,6 +1,6 @@
 // `plantgate sim modbus`: runs the Modbus PLC simulator standalone until SIGINT/SIGTERM. Also runnable directly
 // (`npx tsx simulators/modbus/cli.ts --port 5020`), e.g. to put it in its own process for a benchmark.
-import { runIfMain, untilStopped } from '../standalone.js';
+import { runIfMain, untilStopped } from '../kit/standalone.js';
 import { type ModbusSimOptions, startModbusSim } from './server.js';
 
 function int(v: unknown, name: string, min: number, max: number): number | undefined | string {

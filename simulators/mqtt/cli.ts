@@ -1,6 +1,6 @@
 // `plantgate sim mqtt`: an embedded broker plus the line publisher, until SIGINT/SIGTERM. Also runnable
 // directly: `npx tsx simulators/mqtt/cli.ts --port 1883 --rate 100 --malformed-every 50`.
-import { runIfMain, untilStopped } from '../standalone.js';
+import { runIfMain, untilStopped } from '../kit/standalone.js';
 import { startBroker } from './broker.js';
 import { type LinePublisher, startLinePublisher } from './line-publisher.js';
 

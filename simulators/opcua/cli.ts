@@ -2,7 +2,7 @@
 // or `drop` (sessions) on stdin, or send SIGHUP (restart) / SIGUSR2 (drop sessions).
 
 import { createInterface } from 'node:readline';
-import { runIfMain, untilStopped } from '../standalone.js';
+import { runIfMain, untilStopped } from '../kit/standalone.js';
 import { routeLibraryMessages, type SimSecurityMode, startOpcuaSim } from './server.js';
 
 function num(v: unknown, fallback: number): number {

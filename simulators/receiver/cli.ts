@@ -2,7 +2,7 @@
 // (`npx tsx simulators/receiver/cli.ts --port 8080`), which the benchmark uses to put it in its own process.
 
 import { readFileSync } from 'node:fs';
-import { runIfMain, untilStopped } from '../standalone.js';
+import { runIfMain, untilStopped } from '../kit/standalone.js';
 import { type ReceiverOptions, startReceiver } from './receiver.js';
 
 function str(v: unknown): string | undefined {

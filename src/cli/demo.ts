@@ -177,6 +177,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   const statusUrl = `http://127.0.0.1:${ports.health}/status`;
   say('');
   say(`plantgate is starting on ${config} (from ${sourceConfig})`);
+  say(`  status page     http://127.0.0.1:${ports.health}/   (open it in a browser)`);
   say(
     `  ports           receiver ${ports.receiver}, mqtt ${ports.mqtt}, opcua ${ports.opcua}, modbus ${ports.modbus}, health ${ports.health}`,
   );

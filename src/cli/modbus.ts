@@ -151,8 +151,8 @@ export async function modbusReadCommand(
     transport,
     serialize: true,
     interRequestDelayMs: 0,
-    backoffInitialMs: cfg.backoff_initial,
-    backoffMaxMs: cfg.backoff_max,
+    backoffInitialMs: cfg.reconnect.initial,
+    backoffMaxMs: cfg.reconnect.max,
     connectTimeoutMs: Math.max(cfg.timeout, 3000),
     // Failures are reported by the error of the read itself; the connection's own warnings would repeat it.
     log: pino({ level: 'silent' }),

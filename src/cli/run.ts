@@ -9,8 +9,8 @@
 // Started with an IPC channel (by `plantgate demo`), the daemon also stops when that channel closes, so a
 // demo that dies, however it dies, never leaves a daemon behind.
 import { Daemon } from '../daemon.js';
-import { ConfigError } from '../errors.js';
 import { SystemdNotifier } from '../health/sd-notify.js';
+import { ConfigError } from '../kit/errors.js';
 import { createLogger } from '../observe/logger.js';
 
 /** Added to the drain deadline for everything else stop() does (sources, journal close). */

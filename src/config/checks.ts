@@ -9,12 +9,12 @@ import {
   KNOWN_EVENT_RECORD_TYPES,
 } from '../events/config.js';
 import { SpecRegistry } from '../pipeline/specs.js';
-import { DEFAULT_SIGNAL_NAMING } from './primitives.js';
+import { DEFAULT_SIGNAL_NAMING } from './kit/primitives.js';
+import type { SignalDeclarations, SignalSpec } from './kit/signal.js';
+import { closest, didYouMean, quoteList } from './kit/suggest.js';
+import { checkConvertible } from './kit/units.js';
 import type { GatewayConfig, SinkConfig, SourceConfig } from './schema.js';
 import { adapterFor } from './schema.js';
-import type { SignalDeclarations, SignalSpec } from './signal.js';
-import { closest, didYouMean, quoteList } from './suggest.js';
-import { checkConvertible } from './units.js';
 
 export type Path = Array<string | number>;
 

@@ -40,11 +40,13 @@ describe('config/examples', () => {
     const reason = `source type ${missing.join(', ')} is not registered in adapters/index.ts yet`;
 
     it.skipIf(missing.length > 0)(
-      `${name} loads without problems${missing.length ? ` (skipped: ${reason})` : ''}`,
+      `${name} loads without problems or warnings${missing.length ? ` (skipped: ${reason})` : ''}`,
       async () => {
         const env = Object.fromEntries([...envNames(raw)].map((n) => [n, `test-value-of-${n}`]));
         const res = await loadConfig(`${DIR}${name}`, { env });
         expect(res.ok ? [] : res.issues.map(formatIssue)).toEqual([]);
+        // Examples are copied: they teach the current names only (no deprecated key, no doubtful unit).
+        expect((res.warnings ?? []).map(formatIssue)).toEqual([]);
       },
     );
 

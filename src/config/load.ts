@@ -8,6 +8,8 @@ import { eventConfigSchema } from '../events/config.js';
 import { adminSocketProblem } from '../health/admin-server.js';
 import { type CheckInput, crossCheck, type Path, type SourceSignals } from './checks.js';
 import { isStackOverflow, lexicalDepthProblem, MAX_NESTING, valueDepthProblem } from './depth.js';
+import { deprecatedKeyUses, deprecationWarning } from './kit/deprecated-keys.js';
+import { unitWarning } from './kit/units.js';
 import { configErrorMap, describeAt, KEY_MESSAGE_SEPARATOR, MISSING_KEY } from './messages.js';
 import { YamlPositions } from './positions.js';
 import {
@@ -21,7 +23,6 @@ import {
 } from './schema.js';
 import { resolveReferences } from './secrets.js';
 import { gatewaySchema } from './sections.js';
-import { unitWarning } from './units.js';
 
 export interface ConfigIssue {
   /** The file as the caller named it. */
@@ -43,7 +44,10 @@ export type LoadResult =
       file: string;
       /** What each source declares (same order as config.sources), for the pipeline and summaries. */
       signals: SourceSignals[];
-      /** Valid but probably not meant (`unit: F`): check-config prints them, the daemon logs them. */
+      /**
+       * Valid but probably not meant (`unit: F`), or an old key name (`max_pending`) that still works for one
+       * release: check-config prints them, the daemon logs them at every load.
+       */
       warnings: ConfigIssue[];
       /** Secret references left unresolved because of `skipSecrets` (`env:NAME`, `file:/path`). */
       secretsNotChecked: string[];
@@ -132,7 +136,18 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
   const pos = new YamlPositions(doc, lineCounter);
-  const issue = (path: Path, message: string, key = false): ConfigIssue => {
+  // A value written under a deprecated key is checked under its new name; its problems are shown where it is
+  // written (`max_pending: 5` is "at least 100" at max_pending, not at a max_in_flight the file does not have).
+  let moved: Array<{ written: Path; checked: Path }> = [];
+  const asWritten = (path: Path): Path => {
+    for (const m of moved) {
+      if (m.checked.length <= path.length && m.checked.every((seg, i) => path[i] === seg))
+        return [...m.written, ...path.slice(m.checked.length)];
+    }
+    return path;
+  };
+  const issue = (at: Path, message: string, key = false): ConfigIssue => {
+    const path = asWritten(at);
     const p = pos.locate(path, { key });
     return { file, line: p.line, col: p.col, path: path.join('.'), message };
   };
@@ -162,6 +177,11 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
   }
   const deep = valueDepthProblem(raw);
   if (deep) return { ok: false, issues: [issue(deep.path ?? [], deep.message)] };
+  const deprecated = deprecatedKeyUses(plantConfigSchema, raw);
+  moved = deprecated.map((u) => ({
+    written: u.path,
+    checked: [...u.path.slice(0, u.path.length - u.key.old.length), ...u.key.new],
+  }));
   if (raw === null || raw === undefined) {
     return {
       ok: false,
@@ -197,6 +217,8 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
   const checked = crossCheck(input);
   for (const ci of checked.issues) issues.push(issue(ci.path, ci.message));
   const warnings = [...checked.warnings, ...unitWarnings(raw)].map((w) => issue(w.path, w.message));
+  // Old key names still work for one release; each use is shown at the key, with the name to write instead.
+  for (const use of deprecated) warnings.push(issue(use.path, deprecationWarning(use.key), true));
 
   const secretsNotChecked: string[] = [];
   const ctx = {

@@ -1,7 +1,8 @@
 // Turns zod's issues into sentences a controls engineer can act on: what was found, what is expected,
 // and the closest allowed word ("did you mean") for unknown keys, enum values and types.
 import type { z } from 'zod';
-import { didYouMean, quoteList } from './suggest.js';
+import { isDeprecatedField } from './kit/deprecated-keys.js';
+import { didYouMean, quoteList } from './kit/suggest.js';
 
 type RawIssue = z.core.$ZodRawIssue;
 
@@ -43,7 +44,8 @@ const EXPECTED_WORDS: Record<string, string> = {
 
 function shapeKeys(inst: unknown): string[] {
   const def = (inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def;
-  return def?.shape ? Object.keys(def.shape) : [];
+  // Old key names still parse for one release, but are never suggested: "did you mean" teaches the new ones.
+  return def?.shape ? Object.keys(def.shape).filter((k) => !isDeprecatedField(def.shape?.[k])) : [];
 }
 
 /** The zod error map used by the config loader (passed per parse, so other users of zod are unaffected). */
@@ -135,7 +137,9 @@ export function describeAt(
       continue;
     }
     if (type === 'pipe') {
-      node = def.in as SchemaLike;
+      // A step that rewrites the input first (deprecated keys moved to their new names) describes nothing.
+      const first = def.in as SchemaLike;
+      node = first._zod.def.type === 'transform' ? (def.out as SchemaLike) : first;
       continue;
     }
     if (type === 'union' && Array.isArray(def.options)) {

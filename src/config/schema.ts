@@ -5,9 +5,9 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { adapters } from '../../adapters/index.js';
-import type { AdapterDefinition, SourceConfigBase } from '../../adapters/types.js';
+import type { AdapterDefinition, SourceConfigBase } from '../../adapters/kit/types.js';
 import { eventConfigSchema } from '../events/config.js';
-import type { SinkConfigBase } from '../forward/config.js';
+import type { SinkConfigBase } from '../forward/kit/config.js';
 import { sinkKinds } from '../forward/registry.js';
 import { labelTypedUnion } from './messages.js';
 import { adminSchema, gatewaySchema, healthSchema, storageSchema } from './sections.js';
@@ -37,7 +37,7 @@ const sourceUnion = z
 labelTypedUnion(sourceUnion, 'source');
 export const sourceConfigSchema = sourceUnion as unknown as z.ZodType<SourceConfig>;
 
-/** A parsed sink: the fields every sink kind has (src/forward/config.ts), plus its kind's own. */
+/** A parsed sink: the fields every sink kind has (src/forward/kit/config.ts), plus its kind's own. */
 export type SinkConfig = SinkConfigBase & Record<string, unknown>;
 
 const sinkUnion = z

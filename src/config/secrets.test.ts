@@ -4,8 +4,8 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfigCommand } from './commands.js';
+import { Secret } from './kit/primitives.js';
 import { formatIssue, loadConfig } from './load.js';
-import { Secret } from './primitives.js';
 import { resolveReferences, resolveSecret, secretOf } from './secrets.js';
 import { captureOutput, loadText, Scratch } from './test-support.js';
 
@@ -228,15 +228,14 @@ ${SINK()}`,
   - id: line-2
     type: mqtt
     url: mqtt://127.0.0.1:1883
-    username: edge
-    ${ref}
+    auth: { username: edge, ${ref} }
     subscriptions:
       - topic: lyon/line2/+/telemetry
         payload: json
         signal: "lyon.line2.{topic[2]}.{key}"
 ${SINK()}`,
-      key: 'sources.0',
-      secret: (c: PlantConfigLike) => secretOf(c.sources[0], 'password'),
+      key: 'sources.0.auth',
+      secret: (c: PlantConfigLike) => secretOf(c.sources[0]?.auth, 'password'),
       kind: 'password',
     },
     {

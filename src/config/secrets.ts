@@ -20,7 +20,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { Secret } from './primitives.js';
+import { Secret } from './kit/primitives.js';
 
 export interface SecretRef {
   /** `env`: the name of an environment variable; `file`: a path (relative to `baseDir`). */

@@ -1,8 +1,8 @@
 // Schemas of the gateway-wide sections of the plant configuration: gateway identity, storage (the journal),
 // the local health endpoint and the admin socket. Sources, events and sinks have their own files.
 import { z } from 'zod';
-import { componentId, DEFAULT_SIGNAL_NAMING, duration, size } from './primitives.js';
-import { ianaTimeZone } from './time-zone.js';
+import { componentId, DEFAULT_SIGNAL_NAMING, duration, size } from './kit/primitives.js';
+import { ianaTimeZone } from './kit/time-zone.js';
 
 export const gatewaySchema = z
   .object({

@@ -2,8 +2,8 @@
 // quality exceptions. Each entry names the signals it is computed from; the config loader checks that
 // those signals are declared by a source, so this file only states the shapes and which fields are references.
 import { z } from 'zod';
-import { componentId, duration } from '../config/primitives.js';
-import { didYouMean, quoteList } from '../config/suggest.js';
+import { componentId, duration } from '../config/kit/primitives.js';
+import { didYouMean, quoteList } from '../config/kit/suggest.js';
 
 const signalRef = (what: string) => z.string().min(1).describe(what);
 

@@ -1,8 +1,11 @@
 // Unit tests of the derive transform's building blocks and edge cases that golden sequences do not show well:
 // the counter arithmetic, window alignment, configuration conflicts, persisted state that cannot be read back,
 // a window length changed across a restart, and the bound on samples held for reordering.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { parseConfig } from '../config/load.js';
 import { type EventRecord, isoUtc, type Reading, readingId } from '../model/records.js';
 import { type EventConfig, eventConfigSchema } from './config.js';
 import { alignedWindowStart, counterDelta, DERIVE_STATE_KEY, Deriver, MAX_PENDING } from './derive.js';
@@ -68,15 +71,55 @@ describe('alignedWindowStart', () => {
 });
 
 describe('Deriver', () => {
-  it('refuses two definitions of one type for one subject, since their ids would collide', () => {
-    const a = count({ subject: 'lyon.m1', id: 'a' });
-    const b = count({ subject: 'lyon.m1', counter: 'lyon.m1.other', id: 'b' });
-    expect(() => new Deriver({ gatewayId: GW, events: [a, b], state: new MemoryStateStore() })).toThrow(
-      ConfigError,
-    );
-    expect(() => new Deriver({ gatewayId: GW, events: [a, b], state: new MemoryStateStore() })).toThrow(
-      /"a" and "b" are both production\.count for subject "lyon\.m1"/,
-    );
+  it('gets no colliding definitions: the config check refuses them before a Deriver is built', async () => {
+    // The Deriver keys its state by definition id and event ids by type and subject; src/config/checks.ts owns
+    // both rules (the Deriver no longer repeats them), and a default id "<type>:<subject>" cannot be written
+    // as an explicit one, so explicit and default ids never meet.
+    const dir = mkdtempSync(join(tmpdir(), 'plantgate-derive-'));
+    try {
+      const yaml = (events: string) =>
+        [
+          'gateway: { id: lyon-edge-01, site: lyon, timezone: Europe/Paris }',
+          'storage: { dir: ./data }',
+          'sources:',
+          '  - id: gen-1',
+          '    type: generator',
+          '    signals:',
+          '      - { name: lyon.m1.count, shape: counter }',
+          '      - { name: lyon.m1.other, shape: counter }',
+          'events:',
+          events,
+          'sinks:',
+          '  - { id: central, type: http, url: http://127.0.0.1:9/batches }',
+          '',
+        ].join('\n');
+      const problems = async (events: string) => {
+        const res = await parseConfig(yaml(events), { file: 'plant.yaml', baseDir: dir, skipSecrets: true });
+        return res.ok ? [] : res.issues.map((i) => `${i.path}: ${i.message}`);
+      };
+      const sameSubject = [
+        '  - { type: production.count, id: a, subject: lyon.m1, counter: lyon.m1.count }',
+        '  - { type: production.count, id: b, subject: lyon.m1, counter: lyon.m1.other }',
+      ].join('\n');
+      expect(await problems(sameSubject)).toEqual([
+        expect.stringMatching(/^events\.1: .*same subject "lyon\.m1" .*same ids/),
+      ]);
+      const sameId = [
+        '  - { type: production.count, id: a, subject: lyon.m1, counter: lyon.m1.count }',
+        '  - { type: production.count, id: a, subject: lyon.m2, counter: lyon.m1.other }',
+      ].join('\n');
+      expect(await problems(sameId)).toEqual([
+        expect.stringMatching(/^events\.1\.id: event id "a" is already used/),
+      ]);
+      const defaultShaped =
+        '  - { type: production.count, id: "production.count:lyon.m1", counter: lyon.m1.count }';
+      expect(await problems(defaultShaped)).toEqual([
+        expect.stringMatching(/^events\.0\.id: expected an id of/),
+      ]);
+      expect(await problems('  - { type: production.count, counter: lyon.m1.count }')).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lists the signals it reads and ignores every other reading', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DuplicateFilter, replaySample } from '../ingest.js';
+import { DuplicateFilter, replaySample } from '../ingest/ingest.js';
 import { LevelJournal } from '../journal/level-journal.js';
 import type { Journal } from '../journal/types.js';
 import type { RawSample } from '../model/records.js';

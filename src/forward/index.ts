@@ -2,19 +2,19 @@
 // the loop), and re-exports what the daemon, the CLI and /status need. It names no sink kind: those are in
 // registry.ts.
 import type { Logger } from 'pino';
-import { PlantgateError } from '../errors.js';
 import type { Journal } from '../journal/types.js';
-import type { SinkConfigBase } from './config.js';
+import { PlantgateError } from '../kit/errors.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
+import type { SinkConfigBase } from './kit/config.js';
+import type { SinkDefinition } from './kit/types.js';
 import { sinkKindFor } from './registry.js';
-import type { SinkDefinition } from './types.js';
 
-export { type SinkConfigBase, type SinkSelectConfig, sinkCommonFields } from './config.js';
 export { Forwarder, type ForwarderHealth, type ForwarderMetrics, type ForwarderState } from './forwarder.js';
+export { type SinkConfigBase, type SinkSelectConfig, sinkCommonFields } from './kit/config.js';
+export type { Batch, Sink, SinkDefinition, SinkEnv, SinkHealth, WriteOutcome } from './kit/types.js';
 export { createForwarderMetrics } from './metrics.js';
 export { sinkKindFor, sinkKinds } from './registry.js';
 export { recordSelector, sinkSelector } from './select.js';
-export type { Batch, Sink, SinkDefinition, SinkEnv, SinkHealth, WriteOutcome } from './types.js';
 
 export interface CreateForwarderOptions {
   /** A sink section as the config loader parsed it (secrets resolved); its `type` picks the registry entry. */

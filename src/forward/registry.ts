@@ -1,7 +1,7 @@
 // The sink registry: one line per sink kind, as adapters/index.ts is for protocols. The config schema and
 // createForwarder are built from this list, so a new kind is its own folder plus one line here.
 import { http } from './http/index.js';
-import type { SinkDefinition } from './types.js';
+import type { SinkDefinition } from './kit/types.js';
 
 export const sinkKinds: ReadonlyArray<SinkDefinition> = [http as unknown as SinkDefinition];
 

@@ -1,7 +1,7 @@
 // Turns a sink's `select` section into the predicate the journal uses to decide which records the sink takes.
 import type { SinkSelector } from '../journal/types.js';
 import type { CanonicalRecord } from '../model/records.js';
-import type { SinkSelectConfig } from './config.js';
+import type { SinkSelectConfig } from './kit/config.js';
 
 /** Matches signal names against exact names and `prefix.*` patterns. */
 function signalMatcher(patterns: readonly string[]): (signal: string) => boolean {

@@ -3,7 +3,7 @@
 // yargs options coerce through the same rules, so `--limit abc` fails before anything is sent.
 import { z } from 'zod';
 import type { RejectReason } from '../../adapters/mqtt/mapping.js';
-import { closest, quoteList } from '../config/suggest.js';
+import { closest, quoteList } from '../config/kit/suggest.js';
 import { MAX_PAGE_LIMIT } from '../journal/types.js';
 import { REASON_CODES } from '../pipeline/reasons.js';
 

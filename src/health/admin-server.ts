@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { ConfigError, PlantgateError } from '../errors.js';
+import { ConfigError, PlantgateError } from '../kit/errors.js';
 
 export type AdminHandler = (req: AdminRequest, res: AdminResponse) => Promise<void>;
 

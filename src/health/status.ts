@@ -1,6 +1,6 @@
 // Turns a snapshot of every component into the /status verdict: ok, degraded or failing, with reasons in words.
 // Pure: no I/O, so the rules are unit-tested. "Connected but nothing flowing" is never ok.
-import type { ComponentHealth } from '../../adapters/types.js';
+import type { ComponentHealth } from '../../adapters/kit/types.js';
 import type { JournalStats } from '../journal/types.js';
 
 export type Overall = 'ok' | 'degraded' | 'failing';

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { ClassicLevel } from 'classic-level';
 import { type Logger, pino } from 'pino';
-import { PlantgateError } from '../errors.js';
+import { PlantgateError } from '../kit/errors.js';
 import type { CanonicalRecord } from '../model/records.js';
 import { AbortFanout } from './abort-fanout.js';
 import { ENTRY_OVERHEAD, noteIteratorGarbage } from './native-garbage.js';

@@ -152,6 +152,12 @@ export interface DeadLetter {
   status?: number;
   error: string;
   records: CanonicalRecord[];
+  /**
+   * Seqs of the batch's first and last record. Letters stored before these fields existed lack them; their seqs
+   * are in the batch id (`<gateway>:<sink>:<first>-<last>`).
+   */
+  first_seq?: number;
+  last_seq?: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 // Retry and reconnect delays, the one implementation every component uses (adapters, sinks, the forwarder): a
-// neutral module because adapters may not import src/forward/. Copied from the forwarder's src/forward/backoff.ts
-// (`retryDelay`, `backoffDelay`, `Backoff`, unchanged), which is to become a re-export of this file, plus the two
-// shapes the adapters use: the un-jittered exponential ceiling and its doubling step.
+// neutral module because adapters may not import src/forward/ (the forwarder's former src/forward/backoff.ts is
+// gone: it held nothing sink-specific), plus the two shapes the adapters use: the un-jittered exponential ceiling
+// and its doubling step.
 //   - `retryDelay` paces a failing sink's probes (backoff from `initial` up to the probe interval, with jitter so
 //     many gateways coming back after a central outage do not retry in lock-step; a receiver's Retry-After is a
 //     floor up to `retry.max`);

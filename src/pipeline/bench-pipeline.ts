@@ -2,7 +2,7 @@
 // that only does what any pipeline must (JSON.stringify of the sample + one SHA-256 per sample).
 // Run: npx tsx src/pipeline/bench-pipeline.ts [seconds-per-measurement] [batch-size]
 import * as crypto from 'node:crypto';
-import type { SignalSpec } from '../config/signal.js';
+import type { SignalSpec } from '../config/kit/signal.js';
 import type { RawSample } from '../model/records.js';
 import { Pipeline } from './pipeline.js';
 import { SpecRegistry } from './specs.js';

@@ -2,7 +2,7 @@
 // (gap: shift forward; overlap: earlier instant) against luxon as an independent oracle.
 import { DateTime, IANAZone } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../kit/errors.js';
 import { DST_POLICY, MAX_TS_MS, MIN_TS_MS, parseIsoTimestamp, ZoneClock } from './local-time.js';
 
 const paris = new ZoneClock('Europe/Paris');

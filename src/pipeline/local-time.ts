@@ -1,7 +1,7 @@
 // Source timestamps to UTC epoch ms: a strict, allocation-free ISO 8601 date-time parser, and the site
 // time zone (tzdb rules through luxon's IANAZone) with an explicit rule for DST gaps and overlaps.
 import { IANAZone } from 'luxon';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../kit/errors.js';
 import { LruCache } from './lru.js';
 
 /**

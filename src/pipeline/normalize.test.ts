@@ -1,7 +1,7 @@
 // normalize through the Pipeline: value coercion per value_type, scaling, UCUM conversion, every timestamp
 // form, the DST rule, quality mapping (OPC UA status codes), and the reason code of every kind of failure.
 import { describe, expect, it } from 'vitest';
-import type { SignalSpec } from '../config/signal.js';
+import type { SignalSpec } from '../config/kit/signal.js';
 import type { RawSample, Reading } from '../model/records.js';
 import { CONVERTED_SIGNIFICANT_DIGITS, qualityOf, roundConverted } from './normalize.js';
 import { Pipeline, type Reject } from './pipeline.js';

@@ -2,7 +2,7 @@
 // never make process() throw, each sample ends in exactly one output, and the outputs are well formed.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { SignalSpec } from '../config/signal.js';
+import type { SignalSpec } from '../config/kit/signal.js';
 import { type RawSample, readingId } from '../model/records.js';
 import { isReasonCode, Pipeline, type ReasonCode } from './pipeline.js';
 import { SpecRegistry } from './specs.js';

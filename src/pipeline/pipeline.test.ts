@@ -1,7 +1,7 @@
 // Pipeline.process as a whole: content-derived ids, every reason code reachable, internal errors contained,
 // exactly one outcome per sample, and spec reloads.
 import { describe, expect, it } from 'vitest';
-import type { SignalSpec } from '../config/signal.js';
+import type { SignalSpec } from '../config/kit/signal.js';
 import { type RawSample, type Reading, readingId } from '../model/records.js';
 import { isReasonCode, Pipeline, REASON_CODES, REASONS, type ReasonCode, type Reject } from './pipeline.js';
 import { SpecRegistry } from './specs.js';

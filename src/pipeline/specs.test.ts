@@ -1,8 +1,8 @@
 // SpecRegistry: exact names before patterns, pattern precedence, the bounded lookup cache, and the
 // problems a declaration can have (reported all at once as a ConfigError).
 import { describe, expect, it } from 'vitest';
-import type { SignalDeclarations } from '../config/signal.js';
-import { ConfigError } from '../errors.js';
+import type { SignalDeclarations } from '../config/kit/signal.js';
+import { ConfigError } from '../kit/errors.js';
 import { LruCache } from './lru.js';
 import { compilePattern, MAX_SIGNAL_NAME_LENGTH, type SpecEntry, SpecRegistry } from './specs.js';
 

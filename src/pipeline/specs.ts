@@ -1,9 +1,9 @@
 // The signal registry the pipeline looks every sample up in. Each declared signal (or pattern) is compiled
 // once into a CompiledSpec: unit converter, linear scale and checks are precomputed, so the hot path does
 // no parsing. Exact names are a Map lookup; pattern matches are remembered in a bounded LRU cache.
-import type { SignalDeclarations, SignalSpec } from '../config/signal.js';
-import { makeConverter } from '../config/units.js';
-import { ConfigError } from '../errors.js';
+import type { SignalDeclarations, SignalSpec } from '../config/kit/signal.js';
+import { makeConverter } from '../config/kit/units.js';
+import { ConfigError } from '../kit/errors.js';
 import { LruCache } from './lru.js';
 
 export type ValueType = 'number' | 'integer' | 'boolean' | 'string';

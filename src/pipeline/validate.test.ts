@@ -1,7 +1,7 @@
 // validate through the Pipeline: range, enum, required attributes, rate of change against the last accepted
 // value, clock skew, string length; bad quality is kept, not quarantined.
 import { describe, expect, it } from 'vitest';
-import type { SignalSpec } from '../config/signal.js';
+import type { SignalSpec } from '../config/kit/signal.js';
 import type { RawSample } from '../model/records.js';
 import { Pipeline } from './pipeline.js';
 import { SpecRegistry } from './specs.js';

@@ -1,4 +1,4 @@
-// The UCUM library ships no type declarations; src/config/units.ts types the parts it uses.
+// The UCUM library ships no type declarations; src/config/kit/units.ts types the parts it uses.
 declare module '@lhncbc/ucum-lhc' {
   const pkg: unknown;
   export default pkg;

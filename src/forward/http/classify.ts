@@ -1,6 +1,6 @@
 // The one place that decides what an HTTP outcome means for a batch: acknowledged, retry later, or
 // rejected for good (dead letter). Sinks report; the forwarder acts on this classification only.
-import type { WriteOutcome } from '../types.js';
+import type { WriteOutcome } from '../kit/types.js';
 
 /** What came back from one attempt: a response (status + headers) or an error thrown before one arrived. */
 export type HttpAttempt =

@@ -2,9 +2,9 @@
 // authenticates (secrets only by reference: env var or file) and verifies TLS. What every sink kind has (select,
 // batch, max_in_flight, retry) comes from the forwarder's ../config.ts, in the places the YAML always had it.
 import { z } from 'zod';
-import { duration } from '../../config/primitives.js';
-import { clientCertFields, requireCertKeyPair } from '../../config/tls.js';
-import { sinkCommonFields } from '../config.js';
+import { duration } from '../../config/kit/primitives.js';
+import { clientCertFields, requireCertKeyPair } from '../../config/kit/tls.js';
+import { sinkCommonFields } from '../kit/config.js';
 
 const { id, select, batch, max_in_flight, retry } = sinkCommonFields;
 

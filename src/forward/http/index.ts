@@ -1,5 +1,5 @@
 // The `http` sink kind as the registry sees it: its schema, how to build it, and how /status names its target.
-import { defineSink } from '../types.js';
+import { defineSink } from '../kit/types.js';
 import { maskUrl } from './classify.js';
 import { type HttpSinkConfig, httpSinkSchema } from './config.js';
 import { HttpSink } from './sink.js';

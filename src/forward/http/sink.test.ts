@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Receiver, startReceiver } from '../../../simulators/receiver/receiver.js';
 import { createTestPki, type TestPki } from '../../../simulators/receiver/test-certs.js';
-import { Secret } from '../../config/primitives.js';
+import { Secret } from '../../config/kit/primitives.js';
 import { resolveReferences } from '../../config/secrets.js';
-import { PlantgateError } from '../../errors.js';
+import { PlantgateError } from '../../kit/errors.js';
 import type { Reading } from '../../model/records.js';
+import type { Batch } from '../kit/types.js';
 import { captureLogger, makeReading } from '../test-support.js';
-import type { Batch } from '../types.js';
 import { httpSinkSchema } from './config.js';
 import { buildBatchBody, HttpSink, type HttpSinkSettings, sfString } from './sink.js';
 
@@ -34,19 +34,24 @@ function batchOf(first: number, n: number): Batch {
     batch_id: `lyon-edge-01:central:${first}-${first + n - 1}`,
     first_seq: first,
     last_seq: first + n - 1,
-    records,
+    entries: records.map((record) => ({ record })),
   };
 }
 
 describe('buildBatchBody', () => {
   it('builds wire contract v1 with its fields in order, from records or from their stored JSON', () => {
     const b = batchOf(1, 3);
+    const records = b.entries.map((e) => e.record);
     // Non-ASCII text takes more bytes than characters: the buffer must be sized in bytes.
-    b.records[1] = {
-      ...(b.records[1] as Reading),
+    records[1] = {
+      ...(records[1] as Reading),
       attrs: { note: 'Öl-Temperatur über 80 °C 🔥', lot: 'Ж-7' },
     };
-    const body = buildBatchBody(b, { id: 'lyon-edge-01', site: 'lyon' }, '2026-11-27T10:00:00.123Z');
+    const body = buildBatchBody(
+      { ...b, entries: records.map((record) => ({ record })) },
+      { id: 'lyon-edge-01', site: 'lyon' },
+      '2026-11-27T10:00:00.123Z',
+    );
     const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
     expect(Object.keys(parsed)).toEqual(['schema', 'batch_id', 'gateway', 'sent_at', 'records']);
     expect(parsed).toEqual({
@@ -54,15 +59,15 @@ describe('buildBatchBody', () => {
       batch_id: 'lyon-edge-01:central:1-3',
       gateway: { id: 'lyon-edge-01', site: 'lyon' },
       sent_at: '2026-11-27T10:00:00.123Z',
-      records: b.records,
+      records,
     });
     const fromJson = buildBatchBody(
-      { ...b, records_json: b.records.map((r) => JSON.stringify(r)) },
+      { ...b, entries: records.map((record) => ({ record, json: JSON.stringify(record) })) },
       { id: 'lyon-edge-01', site: 'lyon' },
       '2026-11-27T10:00:00.123Z',
     );
     expect(fromJson.equals(body)).toBe(true);
-    const empty = buildBatchBody({ ...b, records: [], records_json: [] }, { id: 'g', site: 's' }, 't');
+    const empty = buildBatchBody({ ...b, entries: [] }, { id: 'g', site: 's' }, 't');
     expect(JSON.parse(empty.toString('utf8'))).toMatchObject({ records: [] });
   });
 
@@ -101,7 +106,7 @@ describe('HttpSink', () => {
     const o = await sink.write(b, new AbortController().signal);
     expect(o).toMatchObject({ ok: true, status: 200 });
     expect(o.ok && o.latency_ms).toBeGreaterThan(0);
-    expect(receiver.records('/v1/batches')).toEqual(b.records);
+    expect(receiver.records('/v1/batches')).toEqual(b.entries.map((e) => e.record));
     const h = receiver.lastHeaders('/v1/batches');
     expect(h?.['idempotency-key']).toBe('"lyon-edge-01:central:10-14"');
     expect(h?.['content-type']).toBe('application/json');
@@ -131,7 +136,7 @@ describe('HttpSink', () => {
       status: 429,
       retry_after_ms: 2000,
     });
-    receiver.setFaults({ reject_records: [batchOf(1, 2).records[1]?.id as string] });
+    receiver.setFaults({ reject_records: [batchOf(1, 2).entries[1]?.record.id as string] });
     const o = await sink.write(batchOf(1, 2), signal);
     expect(o).toMatchObject({ ok: false, retryable: false, status: 400 });
     expect(!o.ok && o.error).toMatch(/HTTP 400.*rejected/);

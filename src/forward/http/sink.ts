@@ -3,11 +3,11 @@
 // come resolved by the config loader (src/config/secrets.ts), which applies the one set of secret rules.
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
-import { Secret } from '../../config/primitives.js';
-import { readPem } from '../../config/tls.js';
-import { ConfigError } from '../../errors.js';
-import { linkedSignal } from '../abort.js';
-import type { Batch, Sink, WriteOutcome } from '../types.js';
+import { Secret } from '../../config/kit/primitives.js';
+import { readPem } from '../../config/kit/tls.js';
+import { ConfigError } from '../../kit/errors.js';
+import { linkedSignal } from '../kit/abort.js';
+import type { Batch, BatchEntry, Sink, WriteOutcome } from '../kit/types.js';
 import { classifyHttpOutcome } from './classify.js';
 import type { HttpSinkConfig } from './config.js';
 
@@ -97,18 +97,18 @@ export function buildBatchBody(batch: Batch, gateway: { id: string; site: string
     `{"schema":"${WIRE_SCHEMA}","batch_id":${JSON.stringify(batch.batch_id)},` +
     `"gateway":${JSON.stringify({ id: gateway.id, site: gateway.site })},` +
     `"sent_at":${JSON.stringify(sentAt)},"records":`;
-  const json = batch.records_json;
-  if (json === undefined) {
-    return Buffer.from(`${head}${JSON.stringify(batch.records)}}`);
+  const entries = batch.entries;
+  if (!entries.every((e) => e.json !== undefined)) {
+    return Buffer.from(`${head}${JSON.stringify(entries.map((e) => e.record))}}`);
   }
-  let size = Buffer.byteLength(head) + 3 + Math.max(0, json.length - 1);
-  for (const r of json) size += Buffer.byteLength(r);
+  let size = Buffer.byteLength(head) + 3 + Math.max(0, entries.length - 1);
+  for (const e of entries) size += Buffer.byteLength(e.json as string);
   const buf = Buffer.allocUnsafe(size);
   let at = buf.write(head, 0);
   buf[at++] = 0x5b; // [
-  for (let i = 0; i < json.length; i++) {
+  for (let i = 0; i < entries.length; i++) {
     if (i > 0) buf[at++] = 0x2c; // ,
-    at += buf.write(json[i] as string, at);
+    at += buf.write((entries[i] as BatchEntry).json as string, at);
   }
   buf[at++] = 0x5d; // ]
   buf[at++] = 0x7d; // }
