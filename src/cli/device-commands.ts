@@ -1,7 +1,9 @@
 // The `plantgate` commands that talk to a device directly, with the connection settings of a configured
 // source (not through the daemon): `opcua browse|trust|rejected` and `modbus read`, for commissioning. Only
 // the yargs definitions; the work is in opcua-browse.ts, opcua.ts and modbus.ts, loaded when the command runs.
+
 import type { Argv } from 'yargs';
+import { DATA_TYPES } from '../../adapters/modbus/codec.js';
 import { type CommandKit, DEFAULT_CONFIG } from './command-kit.js';
 
 export function deviceCommands(y: Argv, kit: CommandKit): Argv {
@@ -63,18 +65,7 @@ export function deviceCommands(y: Argv, kit: CommandKit): Argv {
           })
           .option('type', {
             type: 'string',
-            choices: [
-              'bool',
-              'int16',
-              'uint16',
-              'int32',
-              'uint32',
-              'int64',
-              'uint64',
-              'float32',
-              'float64',
-              'string',
-            ] as const,
+            choices: DATA_TYPES,
             describe: 'How to decode the registers (default uint16; bool for coils and discrete inputs).',
           })
           .option('order', {
