@@ -3,23 +3,21 @@
 // signals. Secrets are given by reference only (env var or file).
 import { z } from 'zod';
 import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
-import { componentId, duration, type Secret, size } from '../../src/config/kit/primitives.js';
+import {
+  componentId,
+  duration,
+  type Secret,
+  size,
+  urlHasNoCredentials,
+} from '../../src/config/kit/primitives.js';
 import { signalBaseShape } from '../../src/config/kit/signal.js';
 import { clientCertFields, requireCertKeyPair } from '../../src/config/kit/tls.js';
 
 const mqttUrl = z
   .string()
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return u.username === '' && u.password === '';
-      } catch {
-        return true; // reported by the next check
-      }
-    },
-    { message: 'put no credentials in the URL: use auth (username with password_env or password_file)' },
-  )
+  .refine(urlHasNoCredentials, {
+    message: 'put no credentials in the URL: use auth (username with password_env or password_file)',
+  })
   .refine(
     (s) => {
       try {

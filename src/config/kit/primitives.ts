@@ -94,3 +94,16 @@ export const DEFAULT_SIGNAL_NAMING = '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$';
 export const componentId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
   message: 'expected an id of lowercase letters, digits, "-" or "_" (at most 63 characters), e.g. "press-1"',
 });
+
+/**
+ * False when a URL carries a user or password: a secret there would sit in the YAML in clear and travel into every
+ * place the URL is shown. True for text that is no URL at all (each schema reports that in its own words).
+ */
+export function urlHasNoCredentials(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.username === '' && u.password === '';
+  } catch {
+    return true;
+  }
+}

@@ -2,7 +2,7 @@
 // authenticates (secrets only by reference: env var or file) and verifies TLS. What every sink kind has (select,
 // batch, max_in_flight, retry) comes from the forwarder's ../config.ts, in the places the YAML always had it.
 import { z } from 'zod';
-import { duration } from '../../config/kit/primitives.js';
+import { duration, urlHasNoCredentials } from '../../config/kit/primitives.js';
 import { clientCertFields, requireCertKeyPair } from '../../config/kit/tls.js';
 import { sinkCommonFields } from '../kit/config.js';
 
@@ -21,21 +21,11 @@ const httpUrl = z
     },
     { message: 'expected an http:// or https:// URL, e.g. "https://ingest.example.com/v1/batches"' },
   )
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return u.username === '' && u.password === '';
-      } catch {
-        return true; // reported by the check above
-      }
-    },
-    {
-      // A secret in the URL would sit in the YAML in clear and travel into every place the URL is shown.
-      message:
-        'put no credentials in the URL: use auth (username with password_env or password_file, or bearer_env/bearer_file)',
-    },
-  );
+  .refine(urlHasNoCredentials, {
+    // A secret in the URL would sit in the YAML in clear and travel into every place the URL is shown.
+    message:
+      'put no credentials in the URL: use auth (username with password_env or password_file, or bearer_env/bearer_file)',
+  });
 
 const RESERVED_HEADERS = new Set([
   'authorization',
