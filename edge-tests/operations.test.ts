@@ -218,7 +218,8 @@ describe('quarantine handling through the operator CLI', () => {
       const held = Object.values(
         (s.quarantine as unknown as { held_by_reason: Record<string, number> }).held_by_reason,
       ).reduce((a, b) => a + b, 0);
-      return s.ledger.pipeline.received === 800 && s.sinks.central!.ledger.queued === 0 && held >= 206
+      const l = s.sinks.central!.ledger;
+      return s.ledger.pipeline.received === 800 && l.ingested === 800 - 206 && l.queued === 0 && held >= 206
         ? s
         : false;
     });

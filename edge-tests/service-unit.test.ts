@@ -101,6 +101,7 @@ describe.skipIf(skipReason !== undefined)(
           `--regid=${gid}`,
           '--clear-groups',
           process.execPath,
+          '--expose-gc',
           CLI,
           ...args,
         ];

@@ -47,7 +47,9 @@ describe('store and forward through faults', () => {
       'the backlog to drain',
       async () => {
         const st = await daemon.status();
-        return st.ledger.pipeline.received === total && st.sinks.central!.ledger.queued === 0 ? st : false;
+        // The sink's ledger counts committed records; the pipeline counts a reading before its append commits.
+        const l = st.sinks.central!.ledger;
+        return st.ledger.pipeline.received === total && l.ingested === total && l.queued === 0 ? st : false;
       },
       { timeoutMs: 90_000, intervalMs: 250 },
     );
@@ -239,7 +241,10 @@ describe('store and forward through faults', () => {
       'everything delivered',
       async () => {
         const s = await p.status();
-        return s.ledger.pipeline.received === perSignal * 2 && s.sinks.central!.ledger.queued === 0
+        // The pipeline counts a reading when it is received, before its append commits: wait on the sink's
+        // ledger, which counts committed records, or a poll between the two sees queued 0 too early.
+        const l = s.sinks.central!.ledger;
+        return s.ledger.pipeline.received === perSignal * 2 && l.ingested === perSignal * 2 && l.queued === 0
           ? s
           : false;
       },
@@ -269,7 +274,12 @@ describe('store and forward through faults', () => {
     const st = await waitFor('flow past the rejected batch', async () => {
       const s = await p.status();
       const l = s.sinks.central!.ledger;
-      return s.ledger.pipeline.received === total && l.queued === 0 && l.dead_lettered > 0 ? s : false;
+      return s.ledger.pipeline.received === total &&
+        l.ingested === total &&
+        l.queued === 0 &&
+        l.dead_lettered > 0
+        ? s
+        : false;
     });
     expect(st.dead_letters.batches).toBe(1);
     expect(st.status).toBe('degraded');

@@ -22,6 +22,14 @@ import { adminSocketPath, checkAdminSocketFree } from './health/admin-socket.js'
 import { buildStatus } from './health/build-status.js';
 import { DropHistory } from './health/drop-history.js';
 import { HealthServer, healthRoutes } from './health/health-server.js';
+import {
+  HISTORY_MAX_SERIES,
+  HISTORY_POINTS,
+  HistoryRing,
+  historyIntervalMs,
+  historyValues,
+} from './health/history-ring.js';
+import { RecentEvents } from './health/recent-events.js';
 import { SystemdNotifier } from './health/sd-notify.js';
 import type { StatusDocument } from './health/status-document.js';
 import { pageRoutes } from './health/status-page.js';
@@ -41,6 +49,9 @@ const VERSION: string = (() => {
     return 'unknown';
   }
 })();
+
+/** How often the page's recent events compare status documents (the charts sample on their own interval). */
+const OBSERVE_MS = 2000;
 
 export interface DaemonOptions {
   configFile: string;
@@ -64,6 +75,14 @@ export class Daemon {
   /** Exact repeats of recent readings are dropped before the journal, counted per source id (ingest.ts). */
   readonly #dedupe = new DuplicateFilter();
   readonly #drops = new DropHistory();
+  /** The status page's charts (a fixed-size ring) and recent events (a fixed-length list). */
+  readonly #historyMs = historyIntervalMs();
+  readonly #history = new HistoryRing({
+    points: HISTORY_POINTS,
+    maxSeries: HISTORY_MAX_SERIES,
+    intervalMs: this.#historyMs,
+  });
+  readonly #recent = new RecentEvents();
   #health: HealthServer | undefined;
   #admin: AdminServer | undefined;
   #ready = false;
@@ -127,7 +146,10 @@ export class Daemon {
           status: () => this.status(),
           registry: this.#registry,
         }),
-        ...pageRoutes(),
+        ...pageRoutes({
+          history: () => this.#history.snapshot(),
+          recentEvents: () => this.#recent.list(),
+        }),
       ],
       log: this.#log,
     });
@@ -193,7 +215,11 @@ export class Daemon {
     );
     this.#timers.push(setInterval(() => this.#drops.record(journal.stats(), Date.now()), 60_000));
     this.#drops.record(journal.stats(), Date.now());
+    this.#timers.push(setInterval(() => this.#observe(true), this.#historyMs));
+    this.#timers.push(setInterval(() => this.#observe(false), OBSERVE_MS));
     this.#ready = true;
+    this.#recent.add(Date.now(), 'started', 'daemon', 'info', `plantgate ${VERSION} started`);
+    this.#observe(true);
     const wd = this.#notifier.watchdogIntervalMs();
     if (wd !== undefined) this.#timers.push(setInterval(() => void this.#watchdog(), wd));
     for (const t of this.#timers) t.unref();
@@ -221,6 +247,7 @@ export class Daemon {
         { issues: this.#reloadError },
         'The new configuration is invalid; the previous one keeps running.',
       );
+      this.#recent.add(Date.now(), 'reload_failed', 'configuration', 'alarm', this.#reloadError);
       void this.#notifier.ready('reload failed; previous configuration running');
       return { ok: false, error: this.#reloadError };
     }
@@ -256,6 +283,13 @@ export class Daemon {
 
     const changed = [...describePlan('sink', sinkPlan), ...describePlan('source', sourcePlan)];
     this.#log.info({ changed, restart_pending: this.#restartPending }, 'Configuration reloaded.');
+    this.#recent.add(
+      Date.now(),
+      'reload',
+      'configuration',
+      'info',
+      `reloaded: ${changed.length > 0 ? changed.join(', ') : 'nothing changed'}${this.#restartPending ? `; ${this.#restartPending}` : ''}`,
+    );
     void this.#notifier.ready('reloaded');
     return this.#restartPending
       ? { ok: true, changed, restart_pending: this.#restartPending }
@@ -277,6 +311,19 @@ export class Daemon {
     await this.#health?.stop();
     await this.#journal?.close();
     this.#log.info('plantgate stopped; cursors and counters are persisted.');
+  }
+
+  /** Reads /status for the page's recent events and, on a history tick, its charts; never fails the daemon. */
+  #observe(history: boolean): void {
+    if (this.#stopping || !this.#journal) return;
+    try {
+      const doc = this.status();
+      const now = Date.now();
+      this.#recent.observe(doc, now);
+      if (history) this.#history.push(now, historyValues(doc));
+    } catch (err) {
+      this.#log.debug({ err }, 'Reading the status for the status page failed.');
+    }
   }
 
   async #watchdog(): Promise<void> {
@@ -323,6 +370,7 @@ export class Daemon {
       journal,
       eventsDerived: this.#events?.derived ?? 0,
       recentDrops: this.#drops.recent(journal),
+      eventStats: this.#events?.deriver?.stats(),
     });
   }
 

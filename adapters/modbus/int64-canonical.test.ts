@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { edgeSuite, startDaemon, waitFor, writeConfig } from '../../edge-tests/lib/harness.js';
 import { type ModbusSim, startModbusSim } from '../../simulators/modbus/server.js';
-import { encodeRegisters, type Order } from './codec.js';
+import type { Order } from './codec.js';
+import { encodeRegisters } from './test-encode.js';
 
 const TWO_53 = 2n ** 53n;
 

@@ -1,11 +1,13 @@
-// Test helper for Modbus RTU over a real serial device: socat makes a pseudo-terminal whose path (a symlink to
-// /dev/pts/N) the adapter opens through `serialport`, exactly as it opens /dev/ttyUSB0, and joins it to a TCP
-// peer that speaks RTU frames: the Modbus simulator's RTU-over-TCP port, or a LineTap in front of it that
-// timestamps the frames and can corrupt answers. Killing socat is unplugging the adapter: the pty closes under
-// the open port and the path disappears; starting it again on the same path is plugging it back in.
+// Test helper for Modbus RTU over a real serial device: socat makes a pseudo-terminal whose path (a symlink
+// to /dev/pts/N) the adapter opens through `serialport`, exactly as it opens /dev/ttyUSB0. Its other side is
+// either a TCP peer that speaks RTU frames (the Modbus simulator's RTU-over-TCP port), or a second pty (a pty
+// pair, a null-modem cable) that another RTU implementation or the LineTap opens as a serial device. The
+// LineTap stands where the device is, between two ptys (a pair to the adapter, one joined to the simulator):
+// it timestamps the frames and can corrupt answers. Killing socat is unplugging the adapter: the pty closes
+// under the open port and the path disappears; starting it again on the same path is plugging it back in.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { constants, existsSync, openSync, realpathSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
 import { waitFor } from './test-harness.js';
 
 function hasSocat(): boolean {
@@ -20,7 +22,7 @@ function hasSocat(): boolean {
 export const SOCAT = hasSocat();
 export const NO_SOCAT = 'socat is not installed (apt-get install -y socat): it makes the pseudo-tty';
 
-/** A pty at `device` joined to 127.0.0.1:`port` while plugged in. */
+/** A pty at `device` joined to its other side (a TCP port or a second pty) while plugged in. */
 export interface SerialLine {
   readonly device: string;
   /** Creates the pty and its path (again); resolves once the path exists. */
@@ -33,7 +35,11 @@ export interface SerialLine {
 
 const lines = new Set<SerialLine>();
 
-export async function serialLine(device: string, port: number): Promise<SerialLine> {
+// raw, echo=0: bytes pass unchanged in both directions, as on a serial line.
+const pty = (path: string) => `pty,raw,echo=0,link=${path}`;
+
+/** A line run by one socat between `addresses`; `paths` are the pty links it makes. */
+async function socatLine(device: string, addresses: [string, string], paths: string[]): Promise<SerialLine> {
   let child: ChildProcess | undefined;
   let err = '';
   const line: SerialLine = {
@@ -41,16 +47,14 @@ export async function serialLine(device: string, port: number): Promise<SerialLi
     async plug() {
       if (child) return;
       err = '';
-      // raw, echo=0: bytes pass unchanged in both directions, as on a serial line.
-      const c = spawn('socat', [`pty,raw,echo=0,link=${device}`, `tcp:127.0.0.1:${port}`], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const c = spawn('socat', addresses, { stdio: ['ignore', 'ignore', 'pipe'] });
       child = c;
       c.stderr?.on('data', (d: Buffer) => {
         err += d.toString();
       });
-      await waitFor('socat to create the pty', () => existsSync(device) || c.exitCode !== null, 10_000);
-      if (!existsSync(device)) throw new Error(`socat did not create ${device}: ${err}`);
+      const made = () => paths.every((p) => existsSync(p));
+      await waitFor('socat to create the pty', () => made() || c.exitCode !== null, 10_000);
+      if (!made()) throw new Error(`socat did not create ${paths.join(' and ')}: ${err}`);
     },
     async unplug() {
       const c = child;
@@ -60,7 +64,7 @@ export async function serialLine(device: string, port: number): Promise<SerialLi
       // SIGTERM: socat closes the pty and removes the link, like the kernel removing /dev/ttyUSB0.
       c.kill('SIGTERM');
       await exited;
-      await waitFor('the device path to disappear', () => !existsSync(device), 10_000);
+      await waitFor('the device path to disappear', () => paths.every((p) => !existsSync(p)), 10_000);
     },
     pts() {
       return realpathSync(device);
@@ -69,6 +73,19 @@ export async function serialLine(device: string, port: number): Promise<SerialLi
   lines.add(line);
   await line.plug();
   return line;
+}
+
+/** A pty at `device` joined to the RTU-over-TCP listener at 127.0.0.1:`port`. */
+export function serialLine(device: string, port: number): Promise<SerialLine> {
+  return socatLine(device, [pty(device), `tcp:127.0.0.1:${port}`], [device]);
+}
+
+/**
+ * Two ptys joined back to back, a null-modem cable: what is written to one is read from the other. `device`
+ * is the adapter's end, `peer` the end a device (pymodbus, the LineTap) opens; unplugging removes both.
+ */
+export function ptyPair(device: string, peer: string): Promise<SerialLine> {
+  return socatLine(device, [pty(device), pty(peer)], [device, peer]);
 }
 
 /** Unplugs every line made so far (for afterEach). */
@@ -87,12 +104,14 @@ export interface TapFrame {
 }
 
 /**
- * A TCP relay between socat and the simulator's RTU port, standing where the device is: it timestamps the
- * bytes of each direction (high-resolution, ms) and can flip a data byte of the next answers, so the CRC no
- * longer matches, as noise on an RS-485 pair would.
+ * A device-side relay: `device` -> pty pair A (socat) -> the tap -> pty B -> socat -> the simulator's RTU
+ * port. It opens its two pty ends as a program opens serial devices, timestamps the bytes of each direction
+ * (high-resolution, ms) and can flip a data byte of the next answers, so the CRC no longer matches, as noise
+ * on an RS-485 pair would.
  */
 export interface LineTap {
-  readonly port: number;
+  /** The path the adapter opens (pair A's other end). */
+  readonly device: string;
   /** Frames in order; a new frame starts whenever the direction changes. */
   readonly frames: TapFrame[];
   /** Answers whose byte was flipped so far. */
@@ -102,66 +121,62 @@ export interface LineTap {
   close(): Promise<void>;
 }
 
-export async function lineTap(targetPort: number): Promise<LineTap> {
+/** Opens a pty end for reading and writing, as a program opens a serial device (socat made it raw). */
+function openEnd(path: string): ReadStream {
+  // O_NOCTTY: the pty must not become the test process's controlling terminal.
+  return new ReadStream(openSync(path, constants.O_RDWR | constants.O_NOCTTY));
+}
+
+export async function lineTap(device: string, simPort: number): Promise<LineTap> {
   const frames: TapFrame[] = [];
-  const sockets = new Set<Socket>();
   let corruptPending = 0;
   let corrupted = 0;
   const now = () => Number(process.hrtime.bigint()) / 1e6;
-  const server: Server = createServer((client) => {
-    const upstream = connect({ port: targetPort, host: '127.0.0.1' });
-    sockets.add(client);
-    sockets.add(upstream);
-    // Bytes of the answer in progress, to find its first data byte (after unit, function and byte count).
-    let answerOffset = 0;
-    let corruptThis = false;
-    const note = (dir: TapFrame['dir'], n: number) => {
-      const t = now();
-      const last = frames.at(-1);
-      if (last && last.dir === dir) {
-        last.lastAt = t;
-        last.bytes += n;
-      } else frames.push({ dir, firstAt: t, lastAt: t, bytes: n });
-    };
-    client.on('data', (d: Buffer) => {
-      note('request', d.length);
-      answerOffset = 0;
-      corruptThis = false;
-      upstream.write(d);
-    });
-    upstream.on('data', (d: Buffer) => {
-      note('answer', d.length);
-      let out = d;
-      if (answerOffset === 0 && corruptPending > 0) {
-        corruptPending -= 1;
-        corruptThis = true;
-      }
-      const at = 3 - answerOffset;
-      if (corruptThis && at >= 0 && at < d.length) {
-        out = Buffer.from(d);
-        out[at] = (out[at] as number) ^ 0x5a;
-        corrupted += 1;
-        corruptThis = false;
-      }
-      answerOffset += d.length;
-      client.write(out);
-    });
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', close);
-    client.on('close', close);
-    upstream.on('error', close);
-    upstream.on('close', close);
+  // Pair A: the adapter's device and the tap's end; pair B: the tap's end of a pty whose other side is the
+  // simulator's RTU port.
+  const a = await ptyPair(device, `${device}.tap`);
+  const b = await serialLine(`${device}.sim`, simPort);
+  const adapterSide = openEnd(`${device}.tap`);
+  const simSide = openEnd(`${device}.sim`);
+  // Bytes of the answer in progress, to find its first data byte (after unit, function and byte count).
+  let answerOffset = 0;
+  let corruptThis = false;
+  const note = (dir: TapFrame['dir'], n: number) => {
+    const t = now();
+    const last = frames.at(-1);
+    if (last && last.dir === dir) {
+      last.lastAt = t;
+      last.bytes += n;
+    } else frames.push({ dir, firstAt: t, lastAt: t, bytes: n });
+  };
+  adapterSide.on('data', (d: Buffer) => {
+    note('request', d.length);
+    answerOffset = 0;
+    corruptThis = false;
+    simSide.write(d);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const addr = server.address();
-  if (!addr || typeof addr !== 'object') throw new Error('the line tap has no address');
+  simSide.on('data', (d: Buffer) => {
+    note('answer', d.length);
+    let out = d;
+    if (answerOffset === 0 && corruptPending > 0) {
+      corruptPending -= 1;
+      corruptThis = true;
+    }
+    const at = 3 - answerOffset;
+    if (corruptThis && at >= 0 && at < d.length) {
+      out = Buffer.from(d);
+      out[at] = (out[at] as number) ^ 0x5a;
+      corrupted += 1;
+      corruptThis = false;
+    }
+    answerOffset += d.length;
+    adapterSide.write(out);
+  });
+  // An end closing under the tap (its line unplugged) is the test's doing, not an error of the tap.
+  adapterSide.on('error', () => {});
+  simSide.on('error', () => {});
   return {
-    port: addr.port,
+    device,
     frames,
     get corrupted() {
       return corrupted;
@@ -170,8 +185,9 @@ export async function lineTap(targetPort: number): Promise<LineTap> {
       corruptPending += n;
     },
     async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      adapterSide.destroy();
+      simSide.destroy();
+      await Promise.all([a.unplug(), b.unplug()]);
     },
   };
 }

@@ -2,7 +2,8 @@
 // `serialport` as it opens /dev/ttyUSB0, with baud rate, parity and stop bits from the YAML, and the Modbus
 // simulator answers RTU frames on the other end (socat joins the pty to the simulator's RTU port). Covered:
 // every data type of the golden cases, two unit ids on one line, a corrupted CRC (counted and retried), the
-// adapter unplugged and plugged back, and the silence between frames at 9600 and 115200 baud.
+// adapter unplugged and plugged back, and the silence between frames at 9600 and 115200 baud. For the
+// corrupted CRC and the silences, the bytes pass a LineTap between two ptys, where the device would be.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -64,14 +65,16 @@ afterAll(async () => {
 });
 
 let lineNo = 0;
-/** A fresh pty path joined to `port` (the simulator's RTU port unless a tap stands in between). */
-async function line(port = sim.rtuPort as number): Promise<SerialLine> {
+/** A fresh pty path joined to the simulator's RTU port. */
+async function line(): Promise<SerialLine> {
   lineNo += 1;
-  return serialLine(join(dir, `ttyRS485-${lineNo}`), port);
+  return serialLine(join(dir, `ttyRS485-${lineNo}`), sim.rtuPort as number);
 }
 
+/** A fresh pty path whose bytes pass a LineTap (a pty pair, the tap, a second pty) to the simulator. */
 async function tap(): Promise<LineTap> {
-  const t = await lineTap(sim.rtuPort as number);
+  lineNo += 1;
+  const t = await lineTap(join(dir, `ttyRS485-${lineNo}`), sim.rtuPort as number);
   stops.push(() => t.close());
   return t;
 }
@@ -178,10 +181,9 @@ describe('Modbus RTU over a serial device (socat pty, modbus simulator on the ot
     async () => {
       sim.write(1, 'holding:0', [1234, 5678]);
       const t = await tap();
-      const l = await line(t.port);
       const { adapter, rec } = await start(
         source(
-          l.device,
+          t.device,
           { baud: 19200 },
           {
             unit_id: 1,
@@ -260,10 +262,9 @@ describe('Modbus RTU over a serial device (socat pty, modbus simulator on the ot
       async () => {
         const t35 = baud > 19200 ? 1.75 : (3.5 * 11 * 1000) / baud;
         const t = await tap();
-        const l = await line(t.port);
         await start(
           source(
-            l.device,
+            t.device,
             { baud, parity: 'even' },
             {
               unit_id: 1,

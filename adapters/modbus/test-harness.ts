@@ -2,6 +2,7 @@
 // adapter's real consumer is the pipeline; this stands in for it, it does not mock a product component),
 // and a wait-for-condition helper so tests never sleep for a fixed time.
 import { pino } from 'pino';
+import { type Truthy, waitFor as waitForCondition } from '../../src/kit/testing/wait.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { AdapterContext, EmitResult } from '../kit/types.js';
 
@@ -63,17 +64,7 @@ export function recordingContext(opts: { emitDelayMs?: number } = {}): Recorder 
   };
 }
 
-/** Polls `cond` until it returns a truthy value or the deadline passes; the error names what was awaited. */
-export async function waitFor<T>(
-  what: string,
-  cond: () => T | undefined | false,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = cond();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** The shared waitFor with the timeout as a plain third argument, as the Modbus tests and serial-line.ts call it. */
+export function waitFor<T>(what: string, cond: () => T | Promise<T>, timeoutMs = 10_000): Promise<Truthy<T>> {
+  return waitForCondition(what, cond, { timeoutMs });
 }

@@ -34,6 +34,23 @@ const line = mapper({
 });
 
 describe('JSON payloads', () => {
+  it('names every sample right past the bounds of the remembered names (topics and keys)', () => {
+    const m = mapper({ topic: 'lyon/+/+/telemetry', signal: 'lyon.{topic[1]}.{topic[2]}.{key}' });
+    const keys = Array.from({ length: 70 }, (_, k) => `K-${k}`);
+    const payload = JSON.stringify(Object.fromEntries(keys.map((k, i) => [k, i])));
+    for (let round = 0; round < 2; round++) {
+      for (let t = 0; t < 1100; t++) {
+        const topic = `lyon/Line${t % 13}/M.${t}/telemetry`;
+        const s = ok(run(m, topic, payload));
+        expect(s.map((x) => x.signal)).toEqual(keys.map((k) => `lyon.line${t % 13}.m_${t}.k_${k.slice(2)}`));
+      }
+    }
+    // A topic too short for the template is refused every time, remembered or not.
+    const short = mapper({ topic: 'lyon/#', signal: 'lyon.{topic[3]}.{key}' });
+    for (let i = 0; i < 2; i++)
+      expect(run(short, 'lyon/x', '{"a": 1}')).toMatchObject({ reason: 'missing_field' });
+  });
+
   it('maps an object of many values, one sample per key, named from topic level and key', () => {
     const s = ok(
       run(

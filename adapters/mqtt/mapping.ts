@@ -103,6 +103,10 @@ function getPath(obj: Record<string, unknown>, path: readonly string[]): unknown
   return cur;
 }
 
+/** Topics whose signal names a subscription remembers, and keys per topic (a few hundred bytes per name). */
+const NAME_CACHE_TOPICS = 1024;
+const NAME_CACHE_KEYS = 64;
+
 type AttrSource = { name: string; topic: number } | { name: string; path: string[] };
 
 /** A subscription compiled once: topic matching, the decoder for its payload format, and naming. */
@@ -115,6 +119,11 @@ export class SubscriptionMapper {
   readonly #attrs: AttrSource[];
   /** Top-level keys that are metadata, not values. */
   readonly #excluded: Set<string>;
+  /**
+   * Signal names by topic, then by key: a plant's few topics and keys recur in every message, and a name that is
+   * the same string every time is cheap to look up downstream (its hash is kept). Bounded: cleared when full.
+   */
+  readonly #names = new Map<string, Map<string, string | undefined>>();
 
   constructor(cfg: MqttSubscriptionConfig) {
     this.cfg = cfg;
@@ -151,8 +160,18 @@ export class SubscriptionMapper {
     if (!decoded.ok) return decoded;
     const raw = cutRaw(text);
     const samples: RawSample[] = [];
+    let names = this.#names.get(topic);
+    if (names === undefined) {
+      if (this.#names.size >= NAME_CACHE_TOPICS) this.#names.clear();
+      names = new Map();
+      this.#names.set(topic, names);
+    }
     for (const e of decoded.entries) {
-      const signal = this.#name(levels, e.key);
+      let signal = names.get(e.key);
+      if (signal === undefined && !names.has(e.key)) {
+        signal = this.#name(levels, e.key);
+        if (names.size < NAME_CACHE_KEYS) names.set(e.key, signal);
+      }
       if (signal === undefined) {
         return {
           ok: false,
@@ -361,11 +380,12 @@ export class SubscriptionMapper {
   #timestamp(t: unknown): { ok: true; ts: number | string; unit?: 's' | 'ms' } | { ok: false; why: string } {
     let n: number | undefined;
     if (typeof t === 'number') n = t;
-    else if (typeof t === 'string' && NUMBER_RE.test(t.trim())) n = Number(t.trim());
     else if (typeof t === 'string') {
-      return ISO_RE.test(t.trim())
-        ? { ok: true, ts: t.trim() }
-        : { ok: false, why: `is "${t.slice(0, 40)}", not an ISO 8601 time or an epoch number` };
+      const text = t.trim();
+      // An ISO text is only checked for its shape here; normalize parses it (once per distinct text).
+      if (NUMBER_RE.test(text)) n = Number(text);
+      else if (ISO_RE.test(text)) return { ok: true, ts: text };
+      else return { ok: false, why: `is "${t.slice(0, 40)}", not an ISO 8601 time or an epoch number` };
     } else return { ok: false, why: `is ${describeType(t)}; expected an epoch number or an ISO 8601 string` };
     if (!Number.isFinite(n) || n <= 0) return { ok: false, why: `is ${n}, not a positive epoch time` };
     const unitCfg = this.cfg.timestamp.unit;

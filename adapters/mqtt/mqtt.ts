@@ -14,6 +14,8 @@ import { type MapResult, rawText, SubscriptionMapper } from './mapping.js';
 
 /** Samples gathered from messages of the same tick are emitted together; a batch is cut at this size. */
 const MAX_BATCH_SAMPLES = 2000;
+/** Topics whose route (levels, subscription) is remembered; cleared when full. */
+const ROUTE_CACHE = 1024;
 
 /**
  * Handed to MQTT.js's handleMessage callback: its QoS 1 path then skips the PUBACK and moves on to the next
@@ -48,6 +50,8 @@ export class MqttAdapter implements Adapter {
   #batch: { samples: RawSample[]; entries: InFlight[] } | undefined;
   #flushScheduled = false;
   #pending = new Set<Promise<unknown>>();
+  /** Topic levels and the subscription that takes them, by topic: a plant's topics recur in every message. */
+  readonly #routes = new Map<string, { levels: string[]; mapper: SubscriptionMapper | undefined }>();
   #lastSampleAt: number | undefined;
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
@@ -304,8 +308,14 @@ export class MqttAdapter implements Adapter {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let result: MapResult;
     try {
-      const levels = topic.split('/');
-      const mapper = this.#mappers.find((m) => m.matches(levels));
+      let route = this.#routes.get(topic);
+      if (route === undefined) {
+        const levels = topic.split('/');
+        route = { levels, mapper: this.#mappers.find((m) => m.matches(levels)) };
+        if (this.#routes.size >= ROUTE_CACHE) this.#routes.clear();
+        this.#routes.set(topic, route);
+      }
+      const { levels, mapper } = route;
       result = mapper
         ? mapper.map(topic, levels, payload, this.#cfg.max_payload)
         : {

@@ -1,6 +1,7 @@
 // Test harness for the MQTT adapter: an AdapterContext whose emit/reject record every call and resolve only
 // when a gate lets them (standing in for "synced in the journal"), plus a deadline-bound poll helper.
 import { pino } from 'pino';
+import { type Truthy, waitFor } from '../../src/kit/testing/wait.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { AdapterContext, AdapterEnv, EmitResult } from '../kit/types.js';
 import { mqttSourceSchema, type ResolvedMqttSourceConfig } from './config.js';
@@ -82,15 +83,13 @@ export function createTestContext(id = 'line-2'): TestContext {
   };
 }
 
-/** Polls `cond` until it is truthy or the deadline passes (then throws with `what`). */
-export async function pollUntil<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The shared waitFor in the argument order the MQTT tests use, checking every 20 ms. */
+export function pollUntil<T>(
+  cond: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<Truthy<T>> {
+  return waitFor(what, cond, { timeoutMs, intervalMs: 20 });
 }
 
 export const TEST_ENV: AdapterEnv = {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { type Truthy, waitFor as waitForCondition } from '../../src/kit/testing/wait.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { AdapterContext, AdapterEnv, EmitResult } from '../kit/types.js';
 
@@ -69,18 +70,12 @@ export function tempEnv(): AdapterEnv & { cleanup(): void } {
   };
 }
 
-/** Polls `cond` until it returns a truthy value or the deadline passes (then throws with `what`). */
-export async function waitFor<T>(
+/** The shared waitFor in the argument order the OPC UA tests use, checking every 25 ms by default. */
+export function waitFor<T>(
   cond: () => T | Promise<T>,
   what: string,
   timeoutMs = 15_000,
   everyMs = 25,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+): Promise<Truthy<T>> {
+  return waitForCondition(what, cond, { timeoutMs, intervalMs: everyMs });
 }

@@ -1,12 +1,15 @@
 // Forwarding benchmark: drains a pre-filled LevelDB journal backlog through Forwarder -> HttpSink -> receiver,
-// and compares it with bare undici POSTs of the same pre-built batch bodies to the same receiver (the ceiling a
-// forwarder could reach on this machine). The receiver runs in its own process, as the central API would.
+// and compares it with two bare baselines against the same receiver: undici POSTs of pre-built batch bodies (the
+// HTTP ceiling), and a bare loop that reads the same stored JSON from classic-level and POSTs it (what any
+// forwarder of this journal must at least do: the drain target is a ratio to this one). The receiver runs in its
+// own process, as the central API would.
 // Standalone: `npx tsx edge-tests/bench/forward-bench.ts [--quick] [--records N] [--max-records N] [--max-in-flight N]`.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ClassicLevel } from 'classic-level';
 import { pino } from 'pino';
 import { Pool } from 'undici';
 import { Forwarder } from '../../src/forward/forwarder.js';
@@ -23,6 +26,7 @@ export interface BenchResult {
   unit: string;
   baseline: number;
   ratio: number;
+  target?: string;
 }
 
 export interface ForwardBenchOptions {
@@ -37,7 +41,13 @@ export interface ForwardBenchOptions {
 
 const GATEWAY = 'lyon-edge-01';
 const SITE = 'lyon';
-const TARGET_RECORDS_PER_S = 100_000;
+const TARGET_RECORDS_PER_S = 300_000;
+/**
+ * The journal's record layout, as the bare read loop reads it (level-journal.ts: `j!` + 16 hex digits of the seq,
+ * a 21-character header, then the record's JSON; iterators fetch up to 1 MiB per native step). Not imported: the
+ * journal keeps them private; readRawBaseline() checks them against journal.read() before it measures.
+ */
+const RAW = { gt: 'j!', lt: 'j"', headerLen: 21, seqAt: 2, highWaterMarkBytes: 1024 * 1024 } as const;
 
 /** A ~200 B reading (JSON), content-derived id, spread over 20 signals. */
 function reading(n: number): Reading {
@@ -117,6 +127,83 @@ async function fillJournal(journal: LevelJournal, n: number): Promise<void> {
   await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
+/** The first `n` stored JSON texts in seq order, straight from LevelDB (the journal must be closed). */
+async function rawFirst(dir: string, n: number): Promise<string[]> {
+  const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  await db.open();
+  try {
+    const it = db.iterator({ gt: RAW.gt, lt: RAW.lt, highWaterMarkBytes: RAW.highWaterMarkBytes });
+    const chunk = await it.nextv(n);
+    await it.close();
+    return chunk.map(([, v]) => v.slice(RAW.headerLen));
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * The bare read+POST loop: one classic-level iterator over the journal's records, `maxRecords` stored JSON texts
+ * per batch joined into a plantgate.batch.v1 body, up to `maxInFlight` POSTs in flight (reads are serial, as an
+ * iterator's are). No cursor, no ledger, no retries: the floor under what the forwarder does per record.
+ */
+async function readPostBaseline(
+  dir: string,
+  url: string,
+  path: string,
+  maxRecords: number,
+  maxInFlight: number,
+): Promise<{ seconds: number; cpu: NodeJS.CpuUsage; records: number }> {
+  const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  await db.open();
+  const pool = new Pool(new URL(url).origin, { connections: maxInFlight, pipelining: 1 });
+  const head = `{"schema":"plantgate.batch.v1","batch_id":`;
+  const gateway = JSON.stringify({ id: GATEWAY, site: SITE });
+  let records = 0;
+  try {
+    const it = db.iterator({ gt: RAW.gt, lt: RAW.lt, highWaterMarkBytes: RAW.highWaterMarkBytes });
+    let reading: Promise<unknown> = Promise.resolve();
+    const nextChunk = (): Promise<Array<[string, string]>> => {
+      const p = reading.then(() => it.nextv(maxRecords));
+      reading = p.catch(() => undefined);
+      return p;
+    };
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    const worker = async () => {
+      for (;;) {
+        const chunk = await nextChunk();
+        if (chunk.length === 0) return;
+        const first = Number.parseInt((chunk[0] as [string, string])[0].slice(RAW.seqAt), 16);
+        const last = Number.parseInt((chunk.at(-1) as [string, string])[0].slice(RAW.seqAt), 16);
+        const id = `${GATEWAY}:central:${first}-${last}`;
+        const parts: string[] = new Array(chunk.length);
+        for (let i = 0; i < chunk.length; i++)
+          parts[i] = (chunk[i] as [string, string])[1].slice(RAW.headerLen);
+        const body = Buffer.from(
+          `${head}${JSON.stringify(id)},"gateway":${gateway},"sent_at":${JSON.stringify(new Date().toISOString())},"records":[${parts.join(',')}]}`,
+        );
+        const res = await pool.request({
+          path,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': sfString(id) },
+          body,
+        });
+        await res.body.dump();
+        if (res.statusCode !== 200) throw new Error(`read+POST baseline: POST answered ${res.statusCode}`);
+        records += chunk.length;
+      }
+    };
+    await Promise.all(Array.from({ length: maxInFlight }, worker));
+    const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    await it.close();
+    return { seconds, cpu: used, records };
+  } finally {
+    await pool.close();
+    await db.close();
+  }
+}
+
 export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<BenchResult[]> {
   const print = opts.print ?? ((l: string) => process.stderr.write(`${l}\n`));
   const n = opts.records ?? (opts.quick ? 100_000 : 1_000_000);
@@ -132,7 +219,8 @@ export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<B
     batch: { max_records: maxRecords, max_bytes: '4MiB', max_wait: '100ms' },
     max_in_flight: maxInFlight,
   }) as HttpSinkSettings;
-  const journal = new LevelJournal({ dir, maxBytes: 4 * 1024 ** 3, whenFull: 'block', commitIntervalMs: 5 });
+  const journalOptions = { dir, maxBytes: 4 * 1024 ** 3, whenFull: 'block', commitIntervalMs: 5 } as const;
+  let journal = new LevelJournal(journalOptions);
   try {
     await journal.open();
     await journal.setSinks([sinkSelector(config)]);
@@ -217,6 +305,34 @@ export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<B
     bodies.length = 0;
     await fetch(`${url}/_recv/reset`, { method: 'POST' });
 
+    // Baseline 2: the bare read+POST loop over the same LevelDB store (the journal closed meanwhile, it holds the
+    // lock). Its key and header layout is checked against journal.read() first, so a layout change fails loudly.
+    const viaJournal = (await journal.read('central', 0, 1000, Number.MAX_SAFE_INTEGER)).map((e) => e.json);
+    await journal.close();
+    const viaRaw = await rawFirst(dir, viaJournal.length);
+    if (viaRaw.length !== viaJournal.length || viaRaw.some((j, k) => j !== viaJournal[k]))
+      throw new Error(
+        'the bare read loop does not see the stored JSON journal.read() returns: layout changed?',
+      );
+    (globalThis as { gc?: () => void }).gc?.();
+    recvCpu0 = (await receiverStats(url)).process_cpu_ms;
+    const raw = await readPostBaseline(dir, url, path, maxRecords, maxInFlight);
+    const rawStats = await receiverStats(url);
+    if (raw.records !== n || rawStats.records !== n)
+      throw new Error(
+        `read+POST baseline: sent ${raw.records}, the receiver holds ${rawStats.records}, expected ${n}`,
+      );
+    const rawRate = n / raw.seconds;
+    const rawRecvCpu = ((rawStats.process_cpu_ms - recvCpu0) * 1000) / n;
+    print(
+      `bare read+POST: ${n} records in ${raw.seconds.toFixed(2)} s = ${Math.round(rawRate).toLocaleString('en')} records/s ` +
+        `(CPU per record: reader+sender process incl. LevelDB ${cpuPerRecord(raw.cpu, n)} µs, receiver ${rawRecvCpu.toFixed(2)} µs)`,
+    );
+    await fetch(`${url}/_recv/reset`, { method: 'POST' });
+    journal = new LevelJournal(journalOptions);
+    await journal.open();
+    await journal.setSinks([sinkSelector(config)]);
+
     // The forwarder drains the same backlog from the journal.
     const sink = new HttpSink({ config, gatewayId: GATEWAY, site: SITE, log });
     const forwarder = new Forwarder({
@@ -260,7 +376,8 @@ export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<B
       `forwarder:    ${n} records in ${fwdS.toFixed(2)} s = ${Math.round(fwdRate).toLocaleString('en')} records/s ` +
         `(CPU per record: forwarder process incl. journal ${cpuPerRecord(fwdCpu, n)} µs of which main thread ` +
         `${((fwdElu.active * 1000) / n).toFixed(2)} µs, receiver ${fwdRecvCpu.toFixed(2)} µs; ` +
-        `${fwdStats.batches} batches, latency EWMA ${health.latency_ms_ewma} ms, ratio ${(fwdRate / bareRate).toFixed(2)} of bare undici)`,
+        `${fwdStats.batches} batches, latency EWMA ${health.latency_ms_ewma} ms; ratio ${(fwdRate / rawRate).toFixed(2)} of bare read+POST, ` +
+        `${(fwdRate / bareRate).toFixed(2)} of pre-built bodies)`,
     );
     print(
       `load average during the run: ${loadavg()
@@ -268,6 +385,14 @@ export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<B
         .join(' ')} on ${availableParallelism()} CPUs`,
     );
     return [
+      {
+        name: 'forward.drain_vs_read_post',
+        value: Math.round(fwdRate),
+        unit: 'records/s',
+        baseline: Math.round(rawRate),
+        ratio: fwdRate / rawRate,
+        target: '>= 0.80',
+      },
       {
         name: 'forward.drain_vs_bare_undici',
         value: Math.round(fwdRate),
@@ -281,6 +406,7 @@ export async function runForwardBench(opts: ForwardBenchOptions = {}): Promise<B
         unit: 'records/s',
         baseline: TARGET_RECORDS_PER_S,
         ratio: fwdRate / TARGET_RECORDS_PER_S,
+        target: '>= 1 (300,000 records/s)',
       },
     ];
   } finally {
@@ -311,9 +437,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
           `${r.name}: ${r.value.toLocaleString('en')} ${r.unit} (baseline ${r.baseline.toLocaleString('en')}, ratio ${r.ratio.toFixed(2)})\n`,
         );
       }
-      const ok = results.every((r) => (r.name.endsWith('bare_undici') ? r.ratio >= 0.7 : r.ratio >= 1));
+      const ok = results.every((r) =>
+        r.name.endsWith('read_post') ? r.ratio >= 0.8 : r.name.endsWith('target') ? r.ratio >= 1 : true,
+      );
       process.stdout.write(
-        ok ? 'targets met\n' : 'TARGETS MISSED (>= 0.70 of bare undici and >= 100,000 records/s)\n',
+        ok ? 'targets met\n' : 'TARGETS MISSED (>= 0.80 of bare read+POST and >= 300,000 records/s)\n',
       );
       process.exit(0);
     },

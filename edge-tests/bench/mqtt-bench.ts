@@ -37,6 +37,8 @@ export interface MqttBenchOptions {
   /** Parent directory of the temporary journals. */
   tmp?: string;
   print?: (line: string) => void;
+  /** The same as `print` (the name run.ts passes). */
+  log?: (line: string) => void;
 }
 
 const TOPIC_FILTER = 'lyon/line2/+/telemetry';
@@ -269,7 +271,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<BenchRe
   const n = opts.messages ?? (quick ? 10_000 : 50_000);
   const rounds = opts.rounds ?? (quick ? 1 : 3);
   const tmp = opts.tmp ?? tmpdir();
-  const print = opts.print ?? (() => {});
+  const print = opts.print ?? opts.log ?? (() => {});
   const broker = await startBrokerProcess();
   const results: BenchResult[] = [];
   try {

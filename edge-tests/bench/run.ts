@@ -1,6 +1,6 @@
 // `npm run bench`: runs every benchmark in one process, one after the other (the machine is shared and noisy,
 // so each figure is printed next to a raw baseline measured in the same run, as a ratio).
-// Usage: node dist/edge-tests/bench/run.js [--quick] [journal forward opcua modbus mqtt]
+// Usage: node dist/edge-tests/bench/run.js [--quick] [journal forward mqtt stages modbus opcua]
 export interface BenchResult {
   name: string;
   value: number;
@@ -16,6 +16,7 @@ const SUITES: Array<{ id: string; module: string; fn: string }> = [
   { id: 'journal', module: './journal-bench.js', fn: 'runJournalBench' },
   { id: 'forward', module: './forward-bench.js', fn: 'runForwardBench' },
   { id: 'mqtt', module: './mqtt-bench.js', fn: 'runMqttBench' },
+  { id: 'stages', module: './ingest-stages-bench.js', fn: 'runIngestStagesBench' },
   { id: 'modbus', module: './modbus-bench.js', fn: 'runModbusBench' },
   { id: 'opcua', module: './opcua-bench.js', fn: 'runOpcuaBench' },
 ];

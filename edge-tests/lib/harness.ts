@@ -7,39 +7,18 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
 import { type Receiver, startReceiver } from '../../simulators/receiver/receiver.js';
+import { type Truthy, type WaitOptions, waitFor as waitForCondition } from '../../src/kit/testing/wait.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist/src/cli.js');
 
-export async function waitFor<T>(
+/** The shared waitFor with the defaults of a real daemon: 30 s, checked every 100 ms. */
+export function waitFor<T>(
   what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  opts: { timeoutMs?: number; intervalMs?: number; detail?: () => unknown } = {},
-): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) {
-      let detail = '';
-      if (opts.detail) {
-        try {
-          detail = `; state: ${JSON.stringify(await opts.detail())}`;
-        } catch (err) {
-          detail = `; state unavailable: ${String(err)}`;
-        }
-      }
-      throw new Error(
-        `timed out waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}${detail}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
-  }
+  probe: () => T | Promise<T>,
+  opts: WaitOptions = {},
+): Promise<Truthy<T>> {
+  return waitForCondition(what, probe, { timeoutMs: 30_000, intervalMs: 100, ...opts });
 }
 
 export function tempDir(prefix = 'plantgate-edge-'): { dir: string; cleanup(): void } {
@@ -140,10 +119,15 @@ export async function startDaemon(
   configFile: string,
   opts: { env?: NodeJS.ProcessEnv; waitReady?: boolean } = {},
 ): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], {
-    env: { ...process.env, PLANTGATE_LOG_LEVEL: 'info', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // The Node flags the launcher (packaging/plantgate.sh) passes, which says why: the tests run what ships.
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--max-semi-space-size=16', CLI, 'run', '-c', configFile],
+    {
+      env: { ...process.env, PLANTGATE_LOG_LEVEL: 'info', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   running.add(child);
   const lines: string[] = [];
   let err = '';

@@ -15,6 +15,8 @@ import { ROOT, tempDir, waitFor } from '../lib/harness.js';
 const MAX_EXPOSURE = 2.0;
 // The unit's WatchdogSec=30s would need minutes to prove anything; a drop-in shortens it for the test.
 const TEST_WATCHDOG_SEC = 3;
+// How long systemd must keep getting pings (issue 17: NRestarts stays 0 over a minute).
+const WATCHDOG_PROOF_US = 60_000_000;
 const MESSAGES = 300;
 
 function have(cmd: string): boolean {
@@ -134,6 +136,19 @@ class Container {
     return this.ok(`systemctl show -p ${prop} --value ${unit}`).trim();
   }
 
+  /** Several properties read in one call, so they describe one moment. */
+  props<K extends string>(names: K[], unit = 'plantgate'): Record<K, string> {
+    const out = this.ok(`systemctl show ${names.map((n) => `-p ${n}`).join(' ')} ${unit}`);
+    const all = Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    for (const n of names) if (!(n in all)) throw new Error(`systemctl show has no ${n}:\n${out}`);
+    return all as Record<K, string>;
+  }
+
   async stop(): Promise<void> {
     if (this.#nspawn.exitCode !== null) return;
     const exited = new Promise<void>((r) => this.#nspawn.once('exit', () => r()));
@@ -145,14 +160,12 @@ class Container {
   }
 }
 
-/** Checks a condition every half second for a period; throws at the first violation. */
-async function holdsFor(periodMs: number, check: () => void): Promise<void> {
-  const until = Date.now() + periodMs;
-  while (Date.now() < until) {
-    check();
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  check();
+/**
+ * CLOCK_MONOTONIC in microseconds: the clock of systemd's *TimestampMonotonic properties. The container has
+ * no time namespace of its own, so the host's clock and the container's systemd's are the same clock.
+ */
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 function plantConfig(extraSources: object[] = []): object {
@@ -355,13 +368,47 @@ describe.skipIf(skipReason !== undefined)(
 
       expect(c.show('WatchdogUSec')).toBe(`${TEST_WATCHDOG_SEC}s`);
       const pid = c.show('MainPID');
-      // Six watchdog periods: without a pet, systemd would have killed and restarted it after the first.
-      await holdsFor(6 * TEST_WATCHDOG_SEC * 1000, () => {
-        expect(c.show('NRestarts')).toBe('0');
-        expect(c.show('MainPID')).toBe(pid);
-      });
-      expect(c.show('ActiveState')).toBe('active');
-    }, 120_000);
+      const watchdogUs = TEST_WATCHDOG_SEC * 1_000_000;
+      // systemd's timestamps are on this process's clock (see monotonicUs), or every comparison below is moot.
+      expect(mainStart).toBeLessThan(monotonicUs());
+      expect(mainStart).toBeGreaterThan(monotonicUs() - 5 * 60_000_000);
+      // WatchdogTimestampMonotonic is when systemd got the last WATCHDOG=1. Watched until it is a minute past
+      // the start (twenty watchdog periods): without pets, systemd would have killed and restarted it after
+      // the first, and the timestamp would never get there.
+      const pings = new Set<number>();
+      let oldestPingUs = 0;
+      const t1 = Date.now();
+      const end = await waitFor(
+        'a watchdog ping a minute after the start',
+        () => {
+          // Read before asking systemd, so a slow `systemctl show` cannot make a ping look older than it was.
+          const now = monotonicUs();
+          const p = c.props(['WatchdogTimestampMonotonic', 'NRestarts', 'MainPID', 'ActiveState']);
+          const pinged = Number(p.WatchdogTimestampMonotonic);
+          pings.add(pinged);
+          oldestPingUs = Math.max(oldestPingUs, now - pinged);
+          // A restart, another process or an overdue ping ends the watch at once; the checks below say which.
+          if (p.NRestarts !== '0' || p.MainPID !== pid || now - pinged >= watchdogUs) return p;
+          return pinged >= mainStart + WATCHDOG_PROOF_US ? p : false;
+        },
+        { timeoutMs: WATCHDOG_PROOF_US / 1000 + 60_000, intervalMs: 500 },
+      );
+      timings.watchdog = Date.now() - t1;
+      process.stdout.write(
+        `watchdog: ${pings.size} distinct pings seen in ${timings.watchdog} ms; the oldest last ping seen was ` +
+          `${Math.round(oldestPingUs / 1000)} ms old (WatchdogSec=${TEST_WATCHDOG_SEC}s)\n`,
+      );
+      expect(end.NRestarts).toBe('0');
+      expect(end.MainPID).toBe(pid);
+      expect(end.ActiveState).toBe('active');
+      // Every time it was looked at, the last ping was less than one watchdog period old: the pets kept coming
+      // all along, not only right before the end.
+      expect(oldestPingUs).toBeLessThan(watchdogUs);
+      expect(Number(end.WatchdogTimestampMonotonic)).toBeGreaterThanOrEqual(mainStart + WATCHDOG_PROOF_US);
+      // The daemon pets every half period (1.5 s, 40 in the minute); polled every half second plus the time a
+      // `systemctl show` takes, the timestamp must at least have been seen moving once per two periods.
+      expect(pings.size).toBeGreaterThanOrEqual(WATCHDOG_PROOF_US / (2 * watchdogUs));
+    }, 240_000);
 
     it('reload applies a changed file; a broken file keeps the old config running with the reason on /status', async () => {
       const pid = c.show('MainPID');
@@ -397,11 +444,21 @@ describe.skipIf(skipReason !== undefined)(
       expect(c.ok('journalctl -u plantgate --no-pager -o cat -n 50')).toMatch(
         /plant\.yaml:\d+:\d+ .*bogus_section/,
       );
-      // RestartSec=2s: four of them pass without a new attempt.
-      await holdsFor(8_000, () => {
-        expect(c.show('ActiveState')).toBe('failed');
-        expect(c.show('NRestarts')).toBe('0');
-      });
+      // RestartSec=2s: four of them pass, on systemd's clock, without a new attempt.
+      const failedAt = Number(c.show('StateChangeTimestampMonotonic'));
+      expect(c.show('RestartUSec')).toBe('2s');
+      const restartUs = 2_000_000;
+      const last = await waitFor(
+        'four RestartSec periods after the failure',
+        () => {
+          const now = monotonicUs();
+          const p = c.props(['ActiveState', 'NRestarts']);
+          if (p.ActiveState !== 'failed' || p.NRestarts !== '0') return p;
+          return now >= failedAt + 4 * restartUs ? p : false;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      expect(last).toEqual({ ActiveState: 'failed', NRestarts: '0' });
 
       putEtc('plant.yaml', stringify(plantConfig([GENERATOR])));
       c.ok('systemctl reset-failed plantgate && systemctl start plantgate');

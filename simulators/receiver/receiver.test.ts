@@ -5,9 +5,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/kit/testing/wait.js';
 import { type Receiver, startReceiver } from './receiver.js';
 import { createTestPki, type TestPki } from './test-certs.js';
-import { waitUntil } from './wait-until.js';
 
 function reading(id: string, signal = 'lyon.press1.pressure') {
   return {
@@ -207,9 +207,7 @@ describe('receiver', () => {
     expect(res.status).toBe(200);
     const t0 = Date.now();
     expect((await post(r, batch(1, 1, ['a']))).status).toBe(503);
-    await waitUntil(async () => (await post(r, batch(1, 1, ['a']))).status === 200, {
-      what: 'the 503 window to end',
-    });
+    await waitFor('the 503 window to end', async () => (await post(r, batch(1, 1, ['a']))).status === 200);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(r.faults().status).toBeUndefined();
   });
@@ -251,8 +249,8 @@ describe('receiver', () => {
       body: JSON.stringify({ down_ms: 300 }),
     });
     expect(res.status).toBe(200);
-    await waitUntil(() => !r.stats().up, { what: 'the receiver to go down' });
-    await waitUntil(() => r.stats().up, { what: 'the receiver to come back' });
+    await waitFor('the receiver to go down', () => !r.stats().up);
+    await waitFor('the receiver to come back', () => r.stats().up);
     expect(r.port).toBe(port);
     expect((await post(r, batch(2, 2, ['b']))).status).toBe(200);
   });
@@ -328,9 +326,8 @@ describe('receiver standalone', () => {
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
       });
-      await waitUntil(() => /listening on (http:\/\/\S+)/.test(out), {
+      await waitFor('the receiver to print its URL', () => /listening on (http:\/\/\S+)/.test(out), {
         timeoutMs: 20_000,
-        what: 'the receiver to print its URL',
       });
       const url = (/listening on (http:\/\/\S+)/.exec(out) as RegExpExecArray)[1] as string;
       expect((await post({ url }, batch(1, 1, ['a']))).status).toBe(200);

@@ -1,187 +1,38 @@
 // A central API / ERP stand-in for tests, demos and benchmarks: accepts plantgate.batch.v1 batches over real
 // HTTP(S), de-duplicates them by batch id and record id, counts every duplicate, and injects faults on command
-// (outage, 5xx, 429 + Retry-After, slow answers, connection resets, permanent rejections).
+// (outage, 5xx, 429 + Retry-After, slow answers, connection resets, permanent rejections). This file is the
+// HTTP(S) server, the batch request's order of checks and the control endpoints; the fault state is in
+// faults.ts, what was received in received.ts, the public types in types.ts.
 import { once } from 'node:events';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { checkBatch, expectedIdempotencyKey, type WireBatch, type WireRecord } from './wire.js';
+import { FaultState } from './faults.js';
+import { ReceivedData } from './received.js';
+import type {
+  ActiveFaults,
+  DuplicateRecord,
+  FaultCommand,
+  ReceivedBatch,
+  Receiver,
+  ReceiverOptions,
+  ReceiverStats,
+  RequestLogEntry,
+} from './types.js';
+import { checkBatch, expectedIdempotencyKey, type WireRecord } from './wire.js';
 
-export interface ReceiverTlsOptions {
-  cert: string | Buffer;
-  key: string | Buffer;
-  /** CA(s) that sign client certificates, for mutual TLS. */
-  ca?: string | Buffer;
-  /** Ask for a client certificate and refuse clients without a valid one. */
-  requestCert?: boolean;
-}
-
-export interface ReceiverOptions {
-  /** 0 (default) lets the OS pick; read the bound port back from `receiver.port`. */
-  port?: number;
-  host?: string;
-  tls?: ReceiverTlsOptions;
-  /** Keep every accepted record (default). False keeps only ids and counts, for benchmarks. */
-  keep_records?: boolean;
-  /** When set, batch requests without exactly this Authorization header value get 401. */
-  require_authorization?: string;
-  /** Largest accepted body; bigger gets 413. Default 64 MiB. */
-  max_body_bytes?: number;
-}
-
-/** A fault command, in-process or as the JSON body of `POST /_recv/faults`. Given keys replace current ones. */
-export interface FaultCommand {
-  /** Remove all faults first. */
-  clear?: boolean;
-  /** Answer batch requests with this status instead of accepting them (e.g. 503, 429, 400). */
-  status?: number;
-  /** ... for the next `count` batch requests ... */
-  count?: number;
-  /** ... or for this long (ms); until cleared when neither is given. */
-  for_ms?: number;
-  /** Retry-After header sent with the status fault: seconds, or an HTTP date (any text is sent as given). */
-  retry_after?: number | string;
-  /** Location header sent with the status fault (for 3xx redirects). */
-  location?: string;
-  /** Apply the status fault only to the batch with this id (others are accepted). */
-  only_batch?: string;
-  /** Delay every batch answer by this many ms (0 removes). */
-  slow_ms?: number;
-  /** Apply slow_ms only to the batch with this id (others are answered at once); null removes. */
-  slow_only_batch?: string | null;
-  /** Destroy the socket of the next N batch requests (true: all, until cleared; 0/false removes). */
-  reset?: number | boolean;
-  /** Answer 400 to batches containing any of these record ids. */
-  reject_records?: string[];
-  /** Answer 400 to batches containing a record with this signal and/or event type. */
-  reject_if?: { signal?: string; type?: string };
-  /** HTTP control only: go down (close the listener, drop connections) now and come back after this many ms. */
-  down_ms?: number;
-}
-
-export interface PathStats {
-  requests: number;
-  batches: number;
-  duplicate_batches: number;
-  records: number;
-  duplicate_records: number;
-  rejected: number;
-}
-
-export interface ReceiverStats {
-  started_at: string;
-  up: boolean;
-  /** Batch POSTs received, whatever their outcome. */
-  requests: number;
-  /** Distinct batches accepted. */
-  batches: number;
-  /** Accepted requests whose batch_id had been accepted before (answered 200, records not stored again). */
-  duplicate_batches: number;
-  /** Distinct record ids accepted. */
-  records: number;
-  /** Records of new batches whose id had already arrived in an earlier batch. */
-  duplicate_records: number;
-  /** 400 for a body or header that breaks the wire contract. */
-  invalid: number;
-  /** 400 by reject_records / reject_if. */
-  rejected: number;
-  /** 401 for a missing or wrong Authorization header. */
-  unauthorized: number;
-  /** Injected faults that fired. */
-  faults_fired: { status: number; reset: number };
-  /** Batch requests being handled now, and the most at once so far. */
-  concurrent: number;
-  max_concurrent: number;
-  /** Answers by HTTP status. */
-  responses: Record<string, number>;
-  paths: Record<string, PathStats>;
-  last_batch_at?: string;
-  /** The last contract violation, in words. */
-  last_problem?: string;
-  /** CPU time (user + system) of the receiver's process so far, for benchmarks. */
-  process_cpu_ms: number;
-}
-
-export interface ReceivedBatch {
-  batch_id: string;
-  path: string;
-  records: number;
-  duplicate: boolean;
-  at: number;
-}
-
-/** A record whose id had already arrived in an earlier accepted batch (or earlier in the same batch). */
-export interface DuplicateRecord {
-  id: string;
-  path: string;
-  /** The batch that carried it again, and the batch that carried it first. */
-  batch_id: string;
-  first_batch_id: string;
-  at: number;
-  /** The record as it came the second time (kept even with keep_records false: duplicates are few). */
-  record: WireRecord;
-}
-
-/** One batch request and how it was answered (status 0: the connection was reset on purpose). */
-export interface RequestLogEntry {
-  at: number;
-  path: string;
-  status: number;
-  batch_id?: string;
-}
-
-export interface ActiveFaults {
-  status?: {
-    code: number;
-    remaining?: number;
-    until?: number;
-    retry_after?: string;
-    location?: string;
-    only_batch?: string;
-  };
-  slow_ms?: number;
-  slow_only_batch?: string;
-  reset?: { remaining?: number };
-  reject_records?: string[];
-  reject_if?: { signal?: string; type?: string };
-}
-
-export interface Receiver {
-  readonly url: string;
-  readonly port: number;
-  stats(): ReceiverStats;
-  /** Accepted records (arrival order) of one path, or of all paths. Empty with keep_records false. */
-  records(path?: string): WireRecord[];
-  /** Every accepted batch request (including duplicates), in arrival order. */
-  batches(path?: string): ReceivedBatch[];
-  /** Records that arrived again under a new batch id, in order (the first 1,000), to find out why. */
-  duplicates(path?: string): DuplicateRecord[];
-  /** Every batch request with its answer, in order (the last 10,000). */
-  requests(path?: string): RequestLogEntry[];
-  /** Headers of the last batch request on a path (for auth checks in tests; not exposed over HTTP). */
-  lastHeaders(path?: string): http.IncomingHttpHeaders | undefined;
-  faults(): ActiveFaults;
-  setFaults(f: FaultCommand): void;
-  /** Forgets all received data and counters (faults stay). */
-  resetData(): void;
-  /** Closes the listener and drops open connections; the port stays reserved for comeUp() by convention. */
-  goDown(): Promise<void>;
-  /** Listens again on the same port. */
-  comeUp(): Promise<void>;
-  close(): Promise<void>;
-}
-
-interface PathState {
-  stats: PathStats;
-  batchIds: Set<string>;
-  /** Record id -> the batch id that brought it first. */
-  ids: Map<string, string>;
-  records: WireRecord[];
-}
-
-function emptyPathStats(): PathStats {
-  return { requests: 0, batches: 0, duplicate_batches: 0, records: 0, duplicate_records: 0, rejected: 0 };
-}
+export type {
+  ActiveFaults,
+  DuplicateRecord,
+  FaultCommand,
+  PathStats,
+  ReceivedBatch,
+  Receiver,
+  ReceiverOptions,
+  ReceiverStats,
+  ReceiverTlsOptions,
+  RequestLogEntry,
+} from './types.js';
 
 class ReceiverImpl implements Receiver {
   readonly #opts: ReceiverOptions;
@@ -191,22 +42,15 @@ class ReceiverImpl implements Receiver {
   #up = false;
   #closed = false;
   #downTimer: NodeJS.Timeout | undefined;
-  readonly #keep: boolean;
   readonly #maxBody: number;
-  #paths = new Map<string, PathState>();
-  #batches: ReceivedBatch[] = [];
-  #requestLog: RequestLogEntry[] = [];
-  #duplicates: DuplicateRecord[] = [];
-  #lastHeaders = new Map<string, http.IncomingHttpHeaders>();
-  #faults: ActiveFaults = {};
-  #stats!: ReceiverStats;
+  readonly #data: ReceivedData;
+  readonly #faults = new FaultState();
 
   constructor(opts: ReceiverOptions) {
     this.#opts = opts;
     this.#host = opts.host ?? '127.0.0.1';
-    this.#keep = opts.keep_records ?? true;
+    this.#data = new ReceivedData(opts.keep_records ?? true);
     this.#maxBody = opts.max_body_bytes ?? 64 * 1024 * 1024;
-    this.#resetStats();
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.#handle(req, res).catch((err: unknown) => {
         if (!res.headersSent)
@@ -235,27 +79,6 @@ class ReceiverImpl implements Receiver {
     this.#server.on('clientError', (_err, socket) => socket.destroy());
   }
 
-  #resetStats(): void {
-    this.#stats = {
-      started_at: new Date().toISOString(),
-      up: this.#up,
-      requests: 0,
-      batches: 0,
-      duplicate_batches: 0,
-      records: 0,
-      duplicate_records: 0,
-      invalid: 0,
-      rejected: 0,
-      unauthorized: 0,
-      faults_fired: { status: 0, reset: 0 },
-      concurrent: 0,
-      max_concurrent: 0,
-      responses: {},
-      paths: {},
-      process_cpu_ms: 0,
-    };
-  }
-
   get url(): string {
     return `${this.#opts.tls ? 'https' : 'http'}://${this.#host}:${this.#port}`;
   }
@@ -272,89 +95,39 @@ class ReceiverImpl implements Receiver {
   }
 
   stats(): ReceiverStats {
-    const paths: Record<string, PathStats> = {};
-    for (const [p, s] of this.#paths) paths[p] = { ...s.stats };
-    const cpu = process.cpuUsage();
-    return {
-      ...this.#stats,
-      process_cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
-      up: this.#up,
-      faults_fired: { ...this.#stats.faults_fired },
-      responses: { ...this.#stats.responses },
-      paths,
-    };
+    return this.#data.stats(this.#up);
   }
 
   records(path?: string): WireRecord[] {
-    if (path !== undefined) return [...(this.#paths.get(path)?.records ?? [])];
-    return [...this.#paths.values()].flatMap((p) => p.records);
+    return this.#data.records(path);
   }
 
   batches(path?: string): ReceivedBatch[] {
-    return this.#batches.filter((b) => path === undefined || b.path === path);
+    return this.#data.batches(path);
   }
 
   duplicates(path?: string): DuplicateRecord[] {
-    return this.#duplicates.filter((d) => path === undefined || d.path === path);
+    return this.#data.duplicates(path);
   }
 
   requests(path?: string): RequestLogEntry[] {
-    return this.#requestLog.filter((b) => path === undefined || b.path === path);
-  }
-
-  #logRequest(path: string, status: number, batchId?: string): void {
-    if (this.#requestLog.length >= 10_000) this.#requestLog.shift();
-    const e: RequestLogEntry = { at: Date.now(), path, status };
-    if (batchId !== undefined) e.batch_id = batchId;
-    this.#requestLog.push(e);
+    return this.#data.requests(path);
   }
 
   lastHeaders(path?: string): http.IncomingHttpHeaders | undefined {
-    if (path !== undefined) return this.#lastHeaders.get(path);
-    return [...this.#lastHeaders.values()].at(-1);
+    return this.#data.lastHeaders(path);
   }
 
   faults(): ActiveFaults {
-    return structuredClone(this.#faults);
+    return this.#faults.snapshot();
   }
 
   setFaults(f: FaultCommand): void {
-    if (f.clear) this.#faults = {};
-    if (f.status !== undefined) {
-      if (!Number.isInteger(f.status) || f.status < 100 || f.status > 599)
-        throw new Error('status must be an HTTP status code');
-      const s: NonNullable<ActiveFaults['status']> = { code: f.status };
-      if (f.count !== undefined) s.remaining = f.count;
-      if (f.for_ms !== undefined) s.until = Date.now() + f.for_ms;
-      if (f.retry_after !== undefined) s.retry_after = String(f.retry_after);
-      if (f.location !== undefined) s.location = f.location;
-      if (f.only_batch !== undefined) s.only_batch = f.only_batch;
-      this.#faults.status = s;
-    }
-    if (f.slow_ms !== undefined) {
-      if (f.slow_ms > 0) this.#faults.slow_ms = f.slow_ms;
-      else delete this.#faults.slow_ms;
-    }
-    if (f.slow_only_batch !== undefined) {
-      if (f.slow_only_batch === null) delete this.#faults.slow_only_batch;
-      else this.#faults.slow_only_batch = f.slow_only_batch;
-    }
-    if (f.reset !== undefined) {
-      if (f.reset === true) this.#faults.reset = {};
-      else if (typeof f.reset === 'number' && f.reset > 0) this.#faults.reset = { remaining: f.reset };
-      else delete this.#faults.reset;
-    }
-    if (f.reject_records !== undefined) this.#faults.reject_records = [...f.reject_records];
-    if (f.reject_if !== undefined) this.#faults.reject_if = { ...f.reject_if };
+    this.#faults.set(f);
   }
 
   resetData(): void {
-    this.#paths.clear();
-    this.#batches = [];
-    this.#requestLog = [];
-    this.#duplicates = [];
-    this.#lastHeaders.clear();
-    this.#resetStats();
+    this.#data.reset();
   }
 
   async goDown(): Promise<void> {
@@ -385,7 +158,8 @@ class ReceiverImpl implements Receiver {
     body: unknown,
     headers: Record<string, string> = {},
   ): void {
-    this.#stats.responses[status] = (this.#stats.responses[status] ?? 0) + 1;
+    const responses = this.#data.counters.responses;
+    responses[status] = (responses[status] ?? 0) + 1;
     const text = JSON.stringify(body);
     res.writeHead(status, {
       'content-type': 'application/json',
@@ -412,15 +186,6 @@ class ReceiverImpl implements Receiver {
     return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
   }
 
-  #path(name: string): PathState {
-    let p = this.#paths.get(name);
-    if (!p) {
-      p = { stats: emptyPathStats(), batchIds: new Set(), ids: new Map(), records: [] };
-      this.#paths.set(name, p);
-    }
-    return p;
-  }
-
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://receiver');
     if (url.pathname.startsWith('/_recv/')) return this.#control(req, res, url);
@@ -429,14 +194,17 @@ class ReceiverImpl implements Receiver {
       return this.#reply(res, 405, { error: 'batches are POSTed' }, { allow: 'POST' });
     }
     const pathName = url.pathname;
-    this.#stats.concurrent += 1;
-    this.#stats.max_concurrent = Math.max(this.#stats.max_concurrent, this.#stats.concurrent);
+    this.#data.counters.concurrent += 1;
+    this.#data.counters.max_concurrent = Math.max(
+      this.#data.counters.max_concurrent,
+      this.#data.counters.concurrent,
+    );
     let batchId: string | undefined;
-    res.once('finish', () => this.#logRequest(pathName, res.statusCode, batchId));
+    res.once('finish', () => this.#data.logRequest(pathName, res.statusCode, batchId));
     try {
       batchId = await this.#handleBatch(req, res, pathName);
     } finally {
-      this.#stats.concurrent -= 1;
+      this.#data.counters.concurrent -= 1;
     }
   }
 
@@ -446,24 +214,21 @@ class ReceiverImpl implements Receiver {
     res: http.ServerResponse,
     pathName: string,
   ): Promise<string | undefined> {
-    const ps = this.#path(pathName);
-    this.#stats.requests += 1;
+    const ps = this.#data.path(pathName);
+    this.#data.counters.requests += 1;
     ps.stats.requests += 1;
-    this.#lastHeaders.set(pathName, req.headers);
+    this.#data.setLastHeaders(pathName, req.headers);
 
-    const reset = this.#faults.reset;
-    if (reset) {
-      if (reset.remaining !== undefined && --reset.remaining <= 0) delete this.#faults.reset;
-      this.#stats.faults_fired.reset += 1;
-      this.#logRequest(pathName, 0);
+    if (this.#faults.takeReset()) {
+      this.#data.counters.faults_fired.reset += 1;
+      this.#data.logRequest(pathName, 0);
       req.socket.destroy();
       return undefined;
     }
 
     const raw = await this.#readBody(req);
-    if (raw !== undefined && this.#faults.slow_ms && this.#slowFor(raw)) {
-      await new Promise((r) => setTimeout(r, this.#faults.slow_ms));
-    }
+    const slowMs = raw === undefined ? 0 : this.#faults.slowMsFor(raw);
+    if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
     if (raw === undefined) {
       this.#reply(res, 413, { error: 'body too large' }, { connection: 'close' });
       return undefined;
@@ -478,15 +243,10 @@ class ReceiverImpl implements Receiver {
     const rawId = (parsed as { batch_id?: unknown } | undefined)?.batch_id;
     const batchId = typeof rawId === 'string' ? rawId : undefined;
 
-    const sf = this.#faults.status;
-    if (sf && sf.until !== undefined && Date.now() >= sf.until) delete this.#faults.status;
-    else if (sf && (sf.only_batch === undefined || sf.only_batch === batchId)) {
-      if (sf.remaining !== undefined && --sf.remaining <= 0) delete this.#faults.status;
-      this.#stats.faults_fired.status += 1;
-      const headers: Record<string, string> = {};
-      if (sf.retry_after !== undefined) headers['retry-after'] = sf.retry_after;
-      if (sf.location !== undefined) headers.location = sf.location;
-      this.#reply(res, sf.code, { error: `injected fault: HTTP ${sf.code}` }, headers);
+    const injected = this.#faults.takeStatus(batchId);
+    if (injected) {
+      this.#data.counters.faults_fired.status += 1;
+      this.#reply(res, injected.code, { error: `injected fault: HTTP ${injected.code}` }, injected.headers);
       return batchId;
     }
 
@@ -494,7 +254,7 @@ class ReceiverImpl implements Receiver {
       this.#opts.require_authorization !== undefined &&
       req.headers.authorization !== this.#opts.require_authorization
     ) {
-      this.#stats.unauthorized += 1;
+      this.#data.counters.unauthorized += 1;
       this.#reply(res, 401, { error: 'missing or wrong Authorization header' });
       return batchId;
     }
@@ -511,96 +271,23 @@ class ReceiverImpl implements Receiver {
       return this.#invalid(res, `Idempotency-Key must be ${expectedIdempotencyKey(batch.batch_id)}`, batchId);
     }
 
-    const rejected = this.#rejectedBy(batch);
+    const rejected = this.#faults.rejectedBy(batch);
     if (rejected !== undefined) {
-      this.#stats.rejected += 1;
+      this.#data.counters.rejected += 1;
       ps.stats.rejected += 1;
       this.#reply(res, 400, { error: `rejected: ${rejected}` });
       return batchId;
     }
 
-    const now = Date.now();
-    this.#stats.last_batch_at = new Date(now).toISOString();
-    if (ps.batchIds.has(batch.batch_id)) {
-      this.#stats.duplicate_batches += 1;
-      ps.stats.duplicate_batches += 1;
-      this.#batches.push({
-        batch_id: batch.batch_id,
-        path: pathName,
-        records: batch.records.length,
-        duplicate: true,
-        at: now,
-      });
-      this.#reply(res, 200, { status: 'duplicate', batch_id: batch.batch_id });
-      return batchId;
-    }
-    ps.batchIds.add(batch.batch_id);
-    this.#stats.batches += 1;
-    ps.stats.batches += 1;
-    let fresh = 0;
-    for (const r of batch.records) {
-      const first = ps.ids.get(r.id);
-      if (first !== undefined) {
-        this.#stats.duplicate_records += 1;
-        ps.stats.duplicate_records += 1;
-        if (this.#duplicates.length < 1000) {
-          this.#duplicates.push({
-            id: r.id,
-            path: pathName,
-            batch_id: batch.batch_id,
-            first_batch_id: first,
-            at: now,
-            record: r,
-          });
-        }
-        continue;
-      }
-      ps.ids.set(r.id, batch.batch_id);
-      fresh += 1;
-      if (this.#keep) ps.records.push(r);
-    }
-    this.#stats.records += fresh;
-    ps.stats.records += fresh;
-    this.#batches.push({
-      batch_id: batch.batch_id,
-      path: pathName,
-      records: batch.records.length,
-      duplicate: false,
-      at: now,
-    });
-    this.#reply(res, 200, { status: 'accepted', batch_id: batch.batch_id, records: fresh });
+    this.#reply(res, 200, this.#data.accept(ps, pathName, batch));
     return batchId;
-  }
-
-  /** Whether the slow fault applies to this body (all batches, or only the one named by slow_only_batch). */
-  #slowFor(raw: Buffer): boolean {
-    const only = this.#faults.slow_only_batch;
-    if (only === undefined) return true;
-    // The batch id sits near the start of a contract body; a cheap search is enough for a fault filter.
-    return raw.subarray(0, 4096).includes(`"batch_id":${JSON.stringify(only)}`);
   }
 
   #invalid(res: http.ServerResponse, problem: string, batchId: string | undefined): string | undefined {
-    this.#stats.invalid += 1;
-    this.#stats.last_problem = problem;
+    this.#data.counters.invalid += 1;
+    this.#data.counters.last_problem = problem;
     this.#reply(res, 400, { error: problem });
     return batchId;
-  }
-
-  #rejectedBy(batch: WireBatch): string | undefined {
-    const ids = this.#faults.reject_records;
-    const cond = this.#faults.reject_if;
-    if (!ids && !cond) return undefined;
-    const idSet = ids ? new Set(ids) : undefined;
-    for (const r of batch.records) {
-      if (idSet?.has(r.id)) return `record ${r.id} is refused`;
-      if (cond && (cond.signal !== undefined || cond.type !== undefined)) {
-        const sigOk = cond.signal === undefined || r.signal === cond.signal;
-        const typeOk = cond.type === undefined || r.type === cond.type;
-        if (sigOk && typeOk) return `record ${r.id} matches reject_if`;
-      }
-    }
-    return undefined;
   }
 
   async #control(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {

@@ -101,6 +101,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
         ? { receiver: 0, mqtt: 0, opcua: 0, modbus: 0, health: await freePort() }
         : { receiver: base, mqtt: base + 1, opcua: base + 2, modbus: base + 3, health: base + 4 };
 
+  // The page is what people open first (issue 16): its address leads, before the simulators' lines.
+  say(`plantgate demo: status page at http://127.0.0.1:${ports.health}/ once the daemon is up`);
   say('Starting the simulators ...');
   // The simulator runs in this process: node-opcua's own console warnings (certificate dumps, W27) would otherwise
   // land between the demo's lines. They say nothing about plantgate, so the demo drops them.
@@ -148,11 +150,16 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   const logFd = openSync(logFile, 'a');
   let daemon: ChildProcess;
   try {
-    daemon = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'run', '-c', config], {
-      env: { ...process.env, CENTRAL_TOKEN: 'demo-token', ERP_TOKEN: 'demo-token' },
-      stdio: ['ignore', logFd, logFd, 'ipc'],
-      detached: true,
-    });
+    // The Node flags the launcher (packaging/plantgate.sh) passes; it says why.
+    daemon = spawn(
+      process.execPath,
+      ['--expose-gc', '--max-semi-space-size=16', join(ROOT, 'dist/src/cli.js'), 'run', '-c', config],
+      {
+        env: { ...process.env, CENTRAL_TOKEN: 'demo-token', ERP_TOKEN: 'demo-token' },
+        stdio: ['ignore', logFd, logFd, 'ipc'],
+        detached: true,
+      },
+    );
   } finally {
     closeSync(logFd);
   }

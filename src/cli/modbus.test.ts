@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { encodeRegisters } from '../../adapters/modbus/codec.js';
+import { encodeRegisters } from '../../adapters/modbus/test-encode.js';
 import { runCli } from '../../edge-tests/lib/harness.js';
 import { type ModbusSim, startModbusSim } from '../../simulators/modbus/server.js';
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PlantConfig } from '../config/schema.js';
 import { LevelJournal } from '../journal/level-journal.js';
+import { logCollectionMode } from '../journal/native-garbage.js';
 
 export async function openJournal(storage: PlantConfig['storage'], log: Logger): Promise<LevelJournal> {
   const journal = new LevelJournal({
@@ -26,5 +27,6 @@ export async function openJournal(storage: PlantConfig['storage'], log: Logger):
     log,
   });
   await journal.open();
+  logCollectionMode(log);
   return journal;
 }

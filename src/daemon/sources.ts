@@ -54,15 +54,6 @@ export class RunningSources {
   /** Counters of sources stopped by a reload, by id, carried over when a source with that id starts again. */
   readonly #past = new Map<string, SourceQuality>();
 
-  readonly #observer: IngestObserver = {
-    onProcessed: (sourceId, samples, records, rejects, ingestMs) => {
-      this.#running.get(sourceId)?.quality.onProcessed(samples, records, rejects, ingestMs);
-    },
-    onDurable: (sourceId, accepted, quarantined, at) => {
-      this.#running.get(sourceId)?.quality.onDurable(accepted, quarantined, at);
-    },
-  };
-
   constructor(opts: RunningSourcesOptions) {
     this.#opts = opts;
   }
@@ -116,7 +107,8 @@ export class RunningSources {
       source: { id: cfg.id, type: cfg.type },
       log,
       signal: abort.signal,
-      observer: this.#observer,
+      // The source's own counters observe its context directly (no lookup by id per emit).
+      observer: quality satisfies IngestObserver,
     });
     try {
       await adapter.start(ctx);

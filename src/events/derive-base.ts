@@ -4,6 +4,7 @@
 // runs them. Pure: no I/O, no clock but the `nowMs` it is given.
 import { z } from 'zod';
 import { type EventRecord, eventId, isoUtc, type Reading, type RecordValue } from '../model/records.js';
+import { readingTsMs } from '../pipeline/timed-reading.js';
 import type { EventConfig } from './config.js';
 import type { EventType } from './schemas.js';
 
@@ -127,7 +128,8 @@ export abstract class Derivation {
       stats.ignored.bad_quality += 1;
       return;
     }
-    const t = Date.parse(r.ts);
+    // Readings from the pipeline carry their epoch ms; only others (tests, tools) have `ts` parsed.
+    const t = readingTsMs(r);
     if (!Number.isFinite(t) || !this.admits(r.signal, r.value)) {
       stats.ignored.invalid_value += 1;
       return;
@@ -183,7 +185,9 @@ export abstract class Derivation {
   protected baseState(): { v: 1; pending: Sample[]; seen: Record<string, number> } {
     return {
       v: 1,
-      pending: this.pending.map((s) => ({ ...s })),
+      // Samples are never changed once buffered (accept() makes them, advance() only drops them), so a copy
+      // of the array is a copy of the state: later processing does not change the snapshot.
+      pending: this.pending.slice(),
       seen: Object.fromEntries(this.seen),
     };
   }

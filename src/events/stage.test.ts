@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DuplicateFilter, replaySample } from '../ingest/ingest.js';
+import { DuplicateFilter, ingest, replaySample } from '../ingest/ingest.js';
 import { LevelJournal } from '../journal/level-journal.js';
 import type { Journal } from '../journal/types.js';
 import type { RawSample } from '../model/records.js';
@@ -156,5 +156,131 @@ describe('derive stage with quarantine replay', () => {
     await stage.configure(GW, []);
     expect(stage.deriver).toBeUndefined();
     expect(stage.hook([], Date.now())).toEqual({ events: [] });
+  });
+});
+
+/** The real journal, noting each putState and whether an append was issued in the same tick before it. */
+function notingWrites(
+  inner: Journal,
+): Journal & { failing: boolean; states: Array<{ withAppend: boolean }> } {
+  const wrapper = failingWrites(inner) as Journal & {
+    failing: boolean;
+    states: Array<{ withAppend: boolean }>;
+  };
+  wrapper.states = [];
+  let appendedThisTick = false;
+  const append = wrapper.append;
+  const putState = wrapper.putState;
+  wrapper.append = (records, signal) => {
+    appendedThisTick = true;
+    setImmediate(() => {
+      appendedThisTick = false;
+    });
+    return append(records, signal);
+  };
+  wrapper.putState = (key, value) => {
+    wrapper.states.push({ withAppend: appendedThisTick });
+    return putState(key, value);
+  };
+  return wrapper;
+}
+
+describe('derive stage commit groups', () => {
+  it('takes one snapshot per commit: emits that arrive while a commit is in the journal share the next', async () => {
+    const real = await openJournal();
+    const journal = notingWrites(real);
+    const stage = await stageOn(journal);
+    const path = {
+      source: SOURCE,
+      pipeline: pipeline(),
+      journal,
+      ...stage.hooks,
+      dedupe: new DuplicateFilter(),
+    };
+    // Twenty emits in one tick: the first goes to the journal at once, the other nineteen wait for it together.
+    const emits = Array.from({ length: 20 }, (_, i) => ingest(path, [counter(T0 + i * 1000, 100 + i)]));
+    const results = await Promise.all(emits);
+    expect(results.map((r) => r.accepted)).toEqual(new Array(20).fill(1));
+    expect(journal.states).toEqual([{ withAppend: true }, { withAppend: true }]);
+    // The committed state is the deriver's, and every reading it took is in the journal.
+    expect(inMemory(stage)).toEqual(await real.getState(DERIVE_STATE_KEY));
+    const readings = (await real.read('central', 0, 10_000, 1024 ** 3)).filter(
+      (e) => e.record.kind === 'reading',
+    );
+    expect(readings.length).toBe(20);
+  });
+
+  it('keeps emit order: readings the deriver does not read wait behind a waiting commit group', async () => {
+    const real = await openJournal();
+    const stage = await stageOn(real);
+    const path = { source: SOURCE, pipeline: pipeline(), journal: real, ...stage.hooks };
+    const speed = (t: number): RawSample => ({
+      signal: 'lyon.m1.speed',
+      value: 7,
+      ts: t,
+      address: 'ns=2;s=S',
+    });
+    // The first counter emit goes to the journal; the second waits for it; the speed emit must not pass it.
+    const emits = [
+      ingest(path, [counter(T0, 100)]),
+      ingest(path, [counter(T0 + 1000, 110)]),
+      ingest(path, [speed(T0 + 1500)]),
+    ];
+    await Promise.all(emits);
+    // With nothing waiting, a speed emit is appended at once.
+    await ingest(path, [speed(T0 + 2500)]);
+    const readings = (await real.read('central', 0, 10_000, 1024 ** 3))
+      .map((e) => e.record)
+      .filter((r) => r.kind === 'reading');
+    expect(readings.map((r) => [r.signal, r.value])).toEqual([
+      [COUNTER, 100],
+      [COUNTER, 110],
+      ['lyon.m1.speed', 7],
+      ['lyon.m1.speed', 7],
+    ]);
+  });
+
+  it('refuses the emits waiting behind a failed commit, and goes back to the committed state', async () => {
+    const real = await openJournal();
+    const journal = failingWrites(real);
+    const stage = await stageOn(journal);
+    const path = {
+      source: SOURCE,
+      pipeline: pipeline(),
+      journal,
+      ...stage.hooks,
+      dedupe: new DuplicateFilter(),
+    };
+    expect((await ingest(path, [counter(T0, 100)])).accepted).toBe(1);
+    const committed = await real.getState(DERIVE_STATE_KEY);
+    journal.failing = true;
+    const first = ingest(path, [counter(T0 + 1000, 110)]);
+    const waiting = ingest(path, [counter(T0 + 2000, 120)]);
+    await expect(first).rejects.toThrow('simulated failed commit');
+    await expect(waiting).rejects.toThrow('failed before this one');
+    journal.failing = false;
+    expect(inMemory(stage)).toEqual(committed);
+    // Sent again, both are taken: nothing was lost with the rollback, and nothing is counted twice.
+    expect((await ingest(path, [counter(T0 + 1000, 110)])).accepted).toBe(1);
+    expect((await ingest(path, [counter(T0 + 2000, 120)])).accepted).toBe(1);
+    expect(inMemory(stage)).toEqual(await real.getState(DERIVE_STATE_KEY));
+    const readings = (await real.read('central', 0, 10_000, 1024 ** 3)).filter(
+      (e) => e.record.kind === 'reading',
+    );
+    expect(readings.map((e) => (e.record as { value: number }).value)).toEqual([100, 110, 120]);
+  });
+
+  it('lets a stopping source stop waiting for a commit the journal holds back (full, blocking)', async () => {
+    const real = await openJournal();
+    const held = Object.create(real) as Journal;
+    held.append = () => new Promise<void>(() => {});
+    held.putState = () => new Promise<void>(() => {});
+    held.getState = (key) => real.getState(key);
+    const stage = await stageOn(held);
+    const stop = new AbortController();
+    const path = { source: SOURCE, pipeline: pipeline(), journal: held, ...stage.hooks, signal: stop.signal };
+    const emit = ingest(path, [counter(T0, 100)]);
+    stop.abort();
+    await expect(emit).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });

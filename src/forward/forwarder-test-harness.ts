@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type Receiver, type ReceiverOptions, startReceiver } from '../../simulators/receiver/receiver.js';
 import { LevelJournal } from '../journal/level-journal.js';
+import { waitFor } from '../kit/testing/wait.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
 import { httpSinkSchema } from './http/config.js';
 import { HttpSink, type HttpSinkSettings } from './http/sink.js';
 import { sinkSelector } from './select.js';
-import { captureLogger, makeReading, waitUntil } from './test-support.js';
+import { captureLogger, makeReading } from './test-support.js';
 
 export const GW = 'lyon-edge-01';
 export const TOKEN = 'tok-9d1e55-do-not-log';
@@ -123,17 +124,16 @@ export async function appendReadings(
   return { first: before + 1, last: journal.stats().last_seq, ids: records.map((r) => r.id) };
 }
 
-/** waitUntil with the forwarder's health and the receiver's view attached to a timeout. */
-export function until(
+/** The shared waitFor with the forwarder's health and the receiver's view attached to a timeout. */
+export async function until(
   h: Harness,
   cond: () => boolean | Promise<boolean>,
   what: string,
-  timeoutMs?: number,
+  timeoutMs = 15_000,
 ): Promise<void> {
-  return waitUntil(cond, {
-    what,
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    diag: () => ({
+  await waitFor(what, cond, {
+    timeoutMs,
+    detail: () => ({
       health: h.forwarder?.health(),
       receiver: h.receiver.stats(),
       requests: h.receiver.requests().slice(-20),

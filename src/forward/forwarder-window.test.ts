@@ -93,6 +93,34 @@ describe('Forwarder', () => {
     expect(h.receiver.stats().duplicate_records).toBe(0);
   });
 
+  it('reads the next batch while the window is full, and sends it only when a slot is free', async () => {
+    const h = await harness({
+      sink: { batch: { max_records: 10, max_wait: '30ms' }, max_in_flight: 1 },
+    });
+    const a = await appendReadings(h.journal, 0, 30);
+    h.receiver.setFaults({ slow_ms: 1500, slow_only_batch: bid(a.first, a.first + 9) });
+    const reads: number[] = [];
+    const realRead = h.journal.read.bind(h.journal);
+    h.journal.read = (sink, after, max, bytes) => {
+      reads.push(after);
+      return realRead(sink, after, max, bytes);
+    };
+    const f = forwarderFor(h);
+    await f.start();
+    // While the first batch is at the slow receiver, the second is already read from the journal, not sent.
+    await until(h, () => h.receiver.stats().concurrent === 1, 'the first batch at the receiver');
+    await until(h, () => reads.includes(a.first + 9), 'the read of the second batch');
+    expect(h.receiver.stats()).toMatchObject({ concurrent: 1, max_concurrent: 1, batches: 0 });
+    expect(h.journal.cursor('central')).toBe(a.first - 1);
+    await until(h, () => h.journal.cursor('central') === a.last, 'the rest');
+    expect(h.receiver.requests().map((r) => r.batch_id)).toEqual([
+      bid(a.first, a.first + 9),
+      bid(a.first + 10, a.first + 19),
+      bid(a.first + 20, a.last),
+    ]);
+    expect(h.receiver.stats().max_concurrent).toBe(1);
+  });
+
   it('never has more than max_in_flight batches in flight', async () => {
     const h = await harness({
       sink: { batch: { max_records: 50, max_wait: '30ms' }, max_in_flight: 2 },

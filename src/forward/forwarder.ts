@@ -227,7 +227,32 @@ export class Forwarder {
       ...(this.#random ? { random: this.#random } : {}),
     });
     let readFailures = 0;
+    // The next batch is cut before a slot is free, so its journal read overlaps the batches in flight instead of
+    // following their commit. It is only cut, not sent: the window still holds at most max_in_flight batches, and a
+    // cut batch dropped at a stop is cut again after the start (a partial one from its saved range, same id).
+    let ready: Cut | undefined;
     while (!signal.aborted) {
+      if (this.#health.fatal !== undefined) return;
+      if (ready === undefined) {
+        try {
+          ready = await this.#cutter.cut(signal);
+          if (readFailures > 0) {
+            readFailures = 0;
+            readBackoff.reset();
+          }
+        } catch (err) {
+          // A closed journal ends forwarding; any other read error is retried, so a hiccup does not stop a sink.
+          if (err instanceof PlantgateError && err.code === 'JOURNAL_CLOSED') throw err;
+          if (readFailures++ === 0) {
+            this.#log.warn({ err }, 'Reading the journal for the next batch failed; retrying with backoff.');
+          }
+          this.#health.readFailed(errText(err));
+          await sleep(readBackoff.next(), signal);
+          continue;
+        }
+        if (!ready) continue;
+        if (signal.aborted) return;
+      }
       if (this.#slots.length >= this.#cfg.max_in_flight) {
         await new Promise<void>((resolve) => {
           this.#slotFreed = resolve;
@@ -235,26 +260,8 @@ export class Forwarder {
         this.#slotFreed = undefined;
         continue;
       }
-      if (this.#health.fatal !== undefined) return;
-      let cut: Cut | undefined;
-      try {
-        cut = await this.#cutter.cut(signal);
-        if (readFailures > 0) {
-          readFailures = 0;
-          readBackoff.reset();
-        }
-      } catch (err) {
-        // A closed journal ends forwarding; any other read error is retried, so a hiccup does not stop a sink.
-        if (err instanceof PlantgateError && err.code === 'JOURNAL_CLOSED') throw err;
-        if (readFailures++ === 0) {
-          this.#log.warn({ err }, 'Reading the journal for the next batch failed; retrying with backoff.');
-        }
-        this.#health.readFailed(errText(err));
-        await sleep(readBackoff.next(), signal);
-        continue;
-      }
-      if (!cut) continue;
-      if (signal.aborted) return;
+      const cut = ready;
+      ready = undefined;
       const slot: Slot = { ...cut, state: 'sending' };
       this.#slots.push(slot);
       if (slot.count === 0) {

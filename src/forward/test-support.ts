@@ -2,22 +2,19 @@
 // and canonical readings of a realistic size.
 import { Writable } from 'node:stream';
 import { type Logger, pino } from 'pino';
+import { waitFor } from '../kit/testing/wait.js';
 import { isoUtc, type Reading, readingId } from '../model/records.js';
 
+/** The shared waitFor in the options form the forward tests use (`diag`: the state shown at the deadline). */
 export async function waitUntil(
   cond: () => boolean | Promise<boolean>,
   opts: { timeoutMs?: number; intervalMs?: number; what?: string; diag?: () => unknown } = {},
 ): Promise<void> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) {
-      // The state at the deadline says more about a failure in CI than the timeout alone.
-      const diag = opts.diag ? `; state: ${JSON.stringify(opts.diag())}` : '';
-      throw new Error(`timed out waiting for ${opts.what ?? 'a condition'}${diag}`);
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 10));
-  }
+  await waitFor(opts.what ?? 'a condition', cond, {
+    timeoutMs: opts.timeoutMs ?? 15_000,
+    ...(opts.intervalMs !== undefined ? { intervalMs: opts.intervalMs } : {}),
+    ...(opts.diag ? { detail: opts.diag } : {}),
+  });
 }
 
 /** A logger writing JSON lines into memory (synchronously), so tests can assert what was and was not logged. */

@@ -7,7 +7,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JournalStats } from '../journal/types.js';
-import { buildStatus, type SinkFacts, type SourceFacts, type StatusInput } from './build-status.js';
+import {
+  buildStatus,
+  type EventStatsFacts,
+  type SinkFacts,
+  type SourceFacts,
+  type StatusInput,
+} from './build-status.js';
 
 interface GoldenCase {
   description: string;
@@ -21,6 +27,7 @@ interface GoldenCase {
   };
   events_derived?: number;
   recent_drops?: Record<string, number>;
+  event_stats?: EventStatsFacts;
   expect: { status: 'ok' | 'degraded' | 'failing'; reasons: string[] };
   expect_document?: Record<string, unknown>;
   /** Dotted paths the document must not have (a field shown only when it applies). */
@@ -131,6 +138,7 @@ function inputOf(c: GoldenCase): StatusInput {
     journal,
     eventsDerived: c.events_derived ?? 0,
     recentDrops: c.recent_drops ?? {},
+    ...(c.event_stats ? { eventStats: c.event_stats } : {}),
   };
 }
 

@@ -30,6 +30,8 @@ export interface SinkHealthFacts {
   state: string;
   last_ack_at?: number;
   last_error?: string;
+  /** When the current error happened (epoch ms); shown next to it. */
+  last_error_at?: number;
   past_error?: { error: string; at: number; resolved_at: number };
   last_alarm?: {
     at: number;
@@ -51,6 +53,18 @@ export interface SinkFacts {
   type: string;
   target: string;
   health: SinkHealthFacts;
+}
+
+/** The deriver's own figures (src/events: Deriver.stats()), since the event definitions were loaded. */
+export interface EventStatsFacts {
+  accepted: number;
+  ignored: Record<string, number>;
+  forced: number;
+  pending: number;
+  open_windows: number;
+  open_downtimes: number;
+  emitted: Record<string, number>;
+  state_discarded: number;
 }
 
 /** Facts about the daemon itself, for the document's head and the verdict. */
@@ -87,6 +101,8 @@ export interface StatusInput {
   eventsDerived: number;
   /** Records dropped per sink in the last 15 minutes (drop-history.ts). */
   recentDrops: Record<string, number>;
+  /** The deriver's figures; absent when no events are configured (the document then has no `events`). */
+  eventStats?: EventStatsFacts;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -145,6 +161,7 @@ function sinkStatus(k: SinkFacts, journal: JournalStats, now: number): SinkStatu
     doc.oldest_unacked_age_s = Math.round((now - oldest) / 100) / 10;
   if (h.last_ack_at !== undefined) doc.last_ack_at = iso(h.last_ack_at);
   if (h.last_error) doc.last_error = h.last_error;
+  if (h.last_error && h.last_error_at !== undefined) doc.last_error_at = iso(h.last_error_at);
   // An error a later success (or replay) ended is shown as past, with its time, never as the current one.
   if (h.past_error) {
     doc.past_error = `${iso(h.past_error.at)}: ${h.past_error.error} (resolved ${iso(h.past_error.resolved_at)})`;
@@ -271,5 +288,18 @@ export function buildStatus(input: StatusInput): StatusDocument {
   if (st.damaged) doc.journal.damaged = st.damaged;
   if (d.reloadError) doc.config.reload_error = d.reloadError;
   if (d.restartPending) doc.config.restart_pending = d.restartPending;
+  const ev = input.eventStats;
+  if (ev) {
+    doc.events = {
+      accepted: ev.accepted,
+      ignored: { ...ev.ignored },
+      forced: ev.forced,
+      pending: ev.pending,
+      open_windows: ev.open_windows,
+      open_downtimes: ev.open_downtimes,
+      emitted: { ...ev.emitted },
+      state_discarded: ev.state_discarded,
+    };
+  }
   return doc;
 }

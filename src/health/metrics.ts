@@ -135,6 +135,27 @@ export function createMetrics(reg: Registry, getStatus: () => StatusDocument): R
     registers: [reg],
   });
 
+  // The deriver's figures count since the event definitions were loaded (a reload that changes them starts
+  // again), so they are gauges, not counters; without events configured they have no series at all.
+  const evIgnored = new Gauge({
+    name: 'plantgate_events_samples_ignored',
+    help: 'Samples the event derivations did not use, by reason, since the event definitions were loaded.',
+    labelNames: ['reason'],
+    registers: [reg],
+  });
+  const evSamples = new Gauge({
+    name: 'plantgate_events_samples',
+    help: 'Samples of the event derivations: accepted and forced (derived before their lateness allowance ran out because a buffer was full) since the definitions were loaded; pending (waiting for their lateness allowance) now.',
+    labelNames: ['stage'],
+    registers: [reg],
+  });
+  const evOpen = new Gauge({
+    name: 'plantgate_events_open',
+    help: 'Open aggregation windows and downtimes of the event derivations (kind: window | downtime).',
+    labelNames: ['kind'],
+    registers: [reg],
+  });
+
   const last = new Map<string, number>();
   const bump = (c: Counter<string>, key: string, labels: Record<string, string>, value: number) => {
     const prev = last.get(key) ?? 0;
@@ -194,6 +215,16 @@ export function createMetrics(reg: Registry, getStatus: () => StatusDocument): R
       keptDropping.set({ store }, k.dropping_since !== undefined ? 1 : 0);
       for (const [cause, n] of Object.entries(k.dropped ?? {}))
         bump(keptDropped, `k:${store}:${cause}`, { store, cause }, n);
+    }
+    for (const g of [evIgnored, evSamples, evOpen]) g.reset();
+    const ev = s.events;
+    if (ev) {
+      for (const [reason, n] of Object.entries(ev.ignored)) evIgnored.set({ reason }, n);
+      evSamples.set({ stage: 'accepted' }, ev.accepted);
+      evSamples.set({ stage: 'forced' }, ev.forced);
+      evSamples.set({ stage: 'pending' }, ev.pending);
+      evOpen.set({ kind: 'window' }, ev.open_windows);
+      evOpen.set({ kind: 'downtime' }, ev.open_downtimes);
     }
   };
   const metrics = reg.metrics.bind(reg);

@@ -45,6 +45,8 @@ export interface SinkStatus {
   last_ack_at?: string;
   /** The current error: absent once a success (or a replay) came after it. */
   last_error?: string;
+  /** When the current error happened (ISO time); absent with it. */
+  last_error_at?: string;
   /** The last error a later success ended: "<when>: <error> (resolved <when>)". */
   past_error?: string;
   last_alarm?: string;
@@ -127,5 +129,22 @@ export interface StatusDocument {
       balanced: boolean;
     };
     events_derived: number;
+  };
+  /** The deriver's figures since the event definitions were loaded; absent when no events are configured. */
+  events?: {
+    /** Samples taken into a derivation. */
+    accepted: number;
+    /** Samples not used, by reason (bad_quality, invalid_value, duplicate, out_of_order). */
+    ignored: Record<string, number>;
+    /** Samples processed before their lateness allowance ran out because a buffer was full. */
+    forced: number;
+    /** Samples waiting for their lateness allowance now. */
+    pending: number;
+    open_windows: number;
+    open_downtimes: number;
+    /** Events emitted, by type. */
+    emitted: Record<string, number>;
+    /** Persisted states that could not be read back and were started afresh. */
+    state_discarded: number;
   };
 }

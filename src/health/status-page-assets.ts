@@ -1,7 +1,8 @@
-// The status page's HTML, stylesheet and browser script, kept as strings so `tsc` at `npm run build` carries
-// them into dist/ with no bundler or copy step. The script is plain ES2020 for the browser: it polls /status
-// every 2 s and writes every value with textContent (never innerHTML), because signal names and receiver error
-// bodies are untrusted text.
+// The status page's HTML and stylesheet, kept as strings so `tsc` at `npm run build` carries them into dist/
+// with no bundler or copy step; the browser script is in status-page-script.ts (re-exported here). The layout
+// fits 1366x768 and a 10" tablet: flow and charts first (the answer to "is data flowing?"), then the tables.
+// Every state is shown as text as well as by colour.
+export { PAGE_JS } from './status-page-script.js';
 
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -9,7 +10,9 @@ export const PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>plantgate status</title>
+<link rel="stylesheet" href="/uplot.css">
 <link rel="stylesheet" href="/page.css">
+<script src="/uplot.js" defer></script>
 <script src="/page.js" defer></script>
 </head>
 <body>
@@ -22,12 +25,28 @@ export const PAGE_HTML = `<!doctype html>
 </header>
 <main>
 <section>
+  <h2>Flow</h2>
+  <div id="flow" class="flow"></div>
+</section>
+<section>
+  <h2 id="history-title">Last hour</h2>
+  <div class="charts">
+    <figure><figcaption>Ingest rate per source (samples/s)</figcaption><div id="chart-rate" class="chart"></div></figure>
+    <figure><figcaption>Backlog per sink (records)</figcaption><div id="chart-backlog" class="chart"></div></figure>
+    <figure><figcaption>Delivery latency per sink (ms, request round trip)</figcaption><div id="chart-latency" class="chart"></div></figure>
+  </div>
+</section>
+<section>
   <h2>Sources</h2>
   <table id="sources"><thead><tr><th>source</th><th>state</th><th>rate/s</th><th>last sample</th><th>completeness</th><th>timeliness p50/p95</th><th>conformity</th><th>duplication</th><th>quarantined</th><th>detail</th></tr></thead><tbody></tbody></table>
 </section>
 <section>
   <h2>Sinks</h2>
   <table id="sinks"><thead><tr><th>sink</th><th>state</th><th>backlog</th><th>oldest</th><th>ETA to drain</th><th>last success</th><th>last error</th><th>ledger</th></tr></thead><tbody></tbody></table>
+</section>
+<section>
+  <h2>Recent alarms and events <span class="muted">(newest first)</span></h2>
+  <ol id="events" class="events"></ol>
 </section>
 </main>
 </body>
@@ -54,127 +73,42 @@ th { background: #eceef1; font-weight: 600; font-size: 13px; }
 .unknown { background: #dfe1e5; color: #333; }
 .banner { background: #6b0c05; color: #fff; padding: 6px 10px; margin: 6px 0; font-weight: 600; }
 #reasons { margin: 4px 0 0; padding-left: 20px; }
-`;
-
-export const PAGE_JS = `'use strict';
-(function () {
-  var POLL_MS = 2000;
-  var unreachableSince = null;
-  function $(id) { return document.getElementById(id); }
-  function txt(el, s) { el.textContent = s == null ? '' : String(s); return el; }
-  function el(tag, s, cls) { var e = document.createElement(tag); txt(e, s); if (cls) e.className = cls; return e; }
-  function stateClass(s) {
-    if (s === 'ok' || s === 'connected') return 'ok';
-    if (s === 'failing' || s === 'down') return 'failing';
-    if (s == null || s === 'stopped') return 'unknown';
-    return 'degraded';
-  }
-  function dur(s) {
-    if (s == null || !isFinite(s)) return '—';
-    s = Math.round(s);
-    if (s < 60) return s + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
-    var h = Math.floor(s / 3600);
-    if (h < 48) return h + ' h ' + Math.floor((s % 3600) / 60) + ' min';
-    return Math.floor(h / 24) + ' d ' + (h % 24) + ' h';
-  }
-  function pct(x) { return x == null ? '—' : (x * 100).toFixed(1) + ' %'; }
-  function ago(iso, now) {
-    if (!iso) return '—';
-    var t = Date.parse(iso);
-    return isFinite(t) ? dur((now - t) / 1000) + ' ago' : String(iso);
-  }
-  // Backlog drains at the sink's recent delivery rate; the rate comes from two successive polls.
-  var lastDelivered = {};
-  function eta(id, sink, nowMs) {
-    var delivered = sink.ledger ? sink.ledger.delivered : undefined;
-    var prev = lastDelivered[id];
-    lastDelivered[id] = { at: nowMs, delivered: delivered, rate: prev ? prev.rate : undefined };
-    if (prev && delivered != null && prev.delivered != null && nowMs > prev.at) {
-      var r = (delivered - prev.delivered) / ((nowMs - prev.at) / 1000);
-      lastDelivered[id].rate = prev.rate == null ? r : 0.5 * prev.rate + 0.5 * r;
-    }
-    if (!sink.backlog) return '—';
-    var rate = lastDelivered[id].rate;
-    if (sink.state !== 'connected' || !rate || rate <= 0) return 'not draining';
-    return dur(sink.backlog / rate);
-  }
-  function row(cells) {
-    var tr = document.createElement('tr');
-    for (var i = 0; i < cells.length; i++) {
-      var c = cells[i];
-      tr.appendChild(c instanceof Node ? wrap(c) : el('td', c));
-    }
-    return tr;
-  }
-  function wrap(node) { var td = document.createElement('td'); td.appendChild(node); return td; }
-  function fill(tbody, rows) {
-    while (tbody.firstChild) tbody.removeChild(tbody.firstChild);
-    rows.forEach(function (r) { tbody.appendChild(r); });
-  }
-  function render(doc) {
-    var now = Date.now();
-    txt($('gateway'), doc.gateway && doc.gateway.id);
-    txt($('site'), doc.gateway && doc.gateway.site ? 'site ' + doc.gateway.site : '');
-    var o = $('overall');
-    txt(o, doc.status);
-    o.className = 'state ' + stateClass(doc.status);
-    o.setAttribute('data-state', String(doc.status));
-    var reasons = $('reasons');
-    fill(reasons, (doc.reasons || []).map(function (r) { return el('li', r); }));
-    var fp = doc.config && doc.config.fingerprint ? ' · config ' + doc.config.fingerprint : '';
-    txt($('version'), 'version ' + (doc.version || '?') + fp);
-    txt($('uptime'), dur(doc.uptime_s));
-    txt($('updated'), 'updated ' + new Date(now).toLocaleTimeString());
-    var sources = doc.sources || {};
-    fill($('sources').tBodies[0], Object.keys(sources).map(function (id) {
-      var s = sources[id], q = s.quality || {};
-      var qr = s.quarantined_by_reason || {};
-      var qtext = String(s.quarantined || 0) + Object.keys(qr).map(function (k) { return '\\n' + k + ': ' + qr[k]; }).join('');
-      var tr = row([id, el('span', s.state, 'state ' + stateClass(s.state)), s.rate_per_s == null ? '—' : s.rate_per_s,
-        s.last_sample_age_s == null ? '—' : dur(s.last_sample_age_s) + ' ago', pct(q.completeness),
-        q.timeliness_p50_ms == null ? '—' : q.timeliness_p50_ms + ' / ' + q.timeliness_p95_ms + ' ms',
-        pct(q.conformity), pct(q.duplication), qtext,
-        [s.detail, s.last_error ? 'last error ' + (s.last_error_at || '') + ': ' + s.last_error : null].filter(Boolean).join('\\n')]);
-      tr.setAttribute('data-id', id);
-      tr.setAttribute('data-state', String(s.state));
-      return tr;
-    }));
-    var sinks = doc.sinks || {};
-    fill($('sinks').tBodies[0], Object.keys(sinks).map(function (id) {
-      var k = sinks[id], l = k.ledger || {};
-      var err = k.last_error ? (k.last_error_at ? k.last_error_at + ': ' : '') + k.last_error : (k.past_error || '—');
-      if (k.config_problem) err += '\\n' + k.config_problem;
-      var tr = row([id, el('span', k.state, 'state ' + stateClass(k.state)), k.backlog == null ? '—' : k.backlog,
-        k.oldest_unacked_age_s == null ? '—' : dur(k.oldest_unacked_age_s), eta(id, k, now), ago(k.last_ack_at, now), err,
-        (l.balanced ? 'balanced' : 'NOT balanced') + '\\n' + l.ingested + ' in = ' + l.delivered + ' delivered + ' + l.queued + ' queued + ' + (l.dead_lettered || 0) + ' dead']);
-      tr.setAttribute('data-id', id);
-      tr.setAttribute('data-state', String(k.state));
-      return tr;
-    }));
-  }
-  function unreachable(why) {
-    if (unreachableSince == null) unreachableSince = new Date();
-    var b = $('unreachable');
-    b.hidden = false;
-    txt(b, 'daemon unreachable since ' + unreachableSince.toLocaleTimeString() + ' (' + why + ')');
-    var o = $('overall');
-    o.className = 'state unknown';
-    o.setAttribute('data-state', 'unreachable');
-  }
-  function poll() {
-    fetch('/status', { cache: 'no-store' }).then(function (res) {
-      if (res.status === 503) throw new Error('daemon starting');
-      if (!res.ok) throw new Error('HTTP ' + res.status);
-      return res.json();
-    }).then(function (doc) {
-      unreachableSince = null;
-      $('unreachable').hidden = true;
-      render(doc);
-    }).catch(function (e) {
-      unreachable(e && e.message ? e.message : String(e));
-    }).then(function () { setTimeout(poll, POLL_MS); });
-  }
-  document.addEventListener('DOMContentLoaded', poll);
-})();
+.flow { display: flex; align-items: center; background: #fff; border: 1px solid #e2e4e8; padding: 8px 0; }
+.flow-col { display: flex; flex-direction: column; gap: 6px; }
+.flow-sources, .flow-sinks { flex: 1 1 40%; min-width: 0; }
+.flow-journal { flex: 0 1 24%; }
+.flow-sources { border-right: 3px solid #8a9099; }
+.flow-sinks { border-left: 3px solid #8a9099; }
+.flow-row { display: flex; align-items: center; }
+.node { flex: 0 1 210px; min-width: 0; max-width: 210px; border: 2px solid #8a9099; border-radius: 6px; padding: 3px 8px; font-size: 13px; }
+.node.ok { border-color: #2e7d32; }
+.node.degraded { border-color: #b07800; }
+.node.failing { border-color: #b71c1c; }
+.node-name { font-weight: 600; overflow-wrap: anywhere; }
+.node-state { font-weight: 600; text-transform: uppercase; font-size: 12px; }
+.node-why { overflow-wrap: anywhere; font-size: 12px; display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2; line-clamp: 2; overflow: hidden; }
+.link { flex: 1 1 auto; min-width: 16px; border-top: 3px solid #2e7d32; }
+.link.broken { border-top: 3px dashed #b71c1c; }
+.charts { display: flex; gap: 8px; }
+.charts figure { flex: 1 1 0; min-width: 0; margin: 0; background: #fff; border: 1px solid #e2e4e8; padding: 4px; }
+.charts figcaption { font-size: 13px; font-weight: 600; }
+.chart { min-height: 150px; overflow: hidden; }
+.chart .u-legend { font-size: 12px; }
+.events { margin: 0; padding: 0; list-style: none; background: #fff; border: 1px solid #e2e4e8; max-height: 260px; overflow-y: auto; }
+.event { display: flex; gap: 8px; padding: 3px 8px; border-bottom: 1px solid #eceef1; }
+.event-time { flex: 0 0 auto; color: #3d4248; font-variant-numeric: tabular-nums; }
+.event-level { flex: 0 0 auto; font-weight: 600; text-transform: uppercase; font-size: 12px; }
+.event.alarm .event-level { color: #6b0c05; }
+.event-subject { flex: 0 0 auto; font-weight: 600; }
+.event-text { flex: 1 1 auto; min-width: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+td .state { overflow-wrap: normal; }
+@media (max-width: 900px) {
+  .charts { flex-direction: column; }
+  .flow { flex-direction: column; align-items: stretch; padding: 4px; }
+  .link { display: none; }
+  .node { max-width: none; flex: 1 1 auto; }
+  .flow-sources, .flow-sinks { border: 0; }
+  th, td { font-size: 12px; padding: 3px 4px; }
+  .state { padding: 1px 4px; }
+}
 `;

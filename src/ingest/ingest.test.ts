@@ -80,7 +80,7 @@ async function openJournal(dir: string, maxBytes = 1024 ** 3): Promise<LevelJour
 function context(journal: LevelJournal, dedupe: DuplicateFilter, signal = new AbortController().signal) {
   const seen = { received: 0, ingested: 0 };
   const observer: IngestObserver = {
-    onProcessed: (_id, samples, records) => {
+    onProcessed: (samples, records) => {
       seen.received += samples.length;
       seen.ingested += records.length;
     },

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { AdapterContext, EmitResult } from '../../adapters/kit/types.js';
 import type { Journal, JournalEntry, QuarantineEntry } from '../journal/types.js';
+import { PlantgateError } from '../kit/errors.js';
 import {
   type CanonicalRecord,
   digest128,
@@ -303,24 +304,32 @@ export class DuplicateFilter {
   }
 }
 
-/** What the ingest path reports to observers (metrics, data quality); called synchronously, must not throw. */
+/**
+ * What the ingest path reports to the observer of one source (its data quality); each context has its own, so
+ * nothing is looked up per emit. Called synchronously, must not throw.
+ */
 export interface IngestObserver {
+  /** Samples of one emit: the readings made of them (each carries its epoch ms, see readingTsMs) and the rejects. */
   onProcessed(
-    sourceId: string,
     samples: readonly RawSample[],
     records: readonly Reading[],
     rejects: ReadonlyArray<{ reason: string }>,
     ingestMs: number,
   ): void;
-  onDurable?(sourceId: string, accepted: number, quarantined: number, durableMs: number): void;
+  /** A payload the adapter could not turn into samples (ctx.reject), before it is quarantined. */
+  onRejected?(reason: string, at: number): void;
+  onDurable?(accepted: number, quarantined: number, durableMs: number): void;
   onEvents?(events: readonly EventRecord[]): void;
 }
 
-/** Derives events from accepted readings; returns the events and, when it changed, the state to persist. */
+/**
+ * Derives events from accepted readings; returns the events and whether the derive state moved (then the records
+ * and events go to the journal through IngestPath.commitDerived, which persists the state with them).
+ */
 export type DeriveHook = (
   records: readonly Reading[],
   nowMs: number,
-) => { events: EventRecord[]; state?: unknown };
+) => { events: EventRecord[]; moved?: boolean };
 
 /** Everything one ingest needs; the same for a source's emit and an operator's quarantine replay. */
 export interface IngestPath {
@@ -331,10 +340,17 @@ export interface IngestPath {
   /** Aborts an append waiting for space (the source stops); a replay has none. */
   signal?: AbortSignal;
   derive?: DeriveHook;
-  /** Key under which derive state is persisted (journal state store). */
-  deriveStateKey?: string;
-  /** Called when the commit holding derived events or state failed, so the deriver can roll back. */
-  onDeriveFailed?: () => Promise<void>;
+  /**
+   * Appends an emit's records when a derive stage is configured (instead of journal.append): those whose
+   * derivation `moved` the derive state in one synced commit with a snapshot of it (the stage's commit groups: one
+   * snapshot per commit, and the rollback when it fails), the others in emit order with them. Called in the same
+   * tick as `derive`.
+   */
+  commitDerived?: (
+    records: readonly CanonicalRecord[],
+    moved: boolean,
+    signal?: AbortSignal,
+  ) => Promise<void>;
   observer?: IngestObserver;
   /** Drops exact repeats of recently journaled readings and counts them (shared by all sources of a daemon). */
   dedupe?: DuplicateFilter;
@@ -362,8 +378,8 @@ export interface IngestResult extends EmitResult {
 
 /**
  * The one ingest path: normalize -> validate -> duplicate filter -> derive, then records, events, derive state and
- * quarantine entries in one group commit; resolves once all of it is synced. When that commit fails after the
- * deriver moved, the deriver goes back to its last committed state (so it never runs ahead of the journal).
+ * quarantine entries to the journal's group commit; resolves once all of it is synced. When the commit of what moved
+ * the deriver fails, the deriver goes back to its last committed state (so it never runs ahead of the journal).
  */
 export async function ingest(opts: IngestPath, samples: readonly RawSample[]): Promise<IngestResult> {
   if (samples.length === 0) return { accepted: 0, quarantined: 0, duplicates: 0, rejects: [] };
@@ -378,30 +394,36 @@ export async function ingest(opts: IngestPath, samples: readonly RawSample[]): P
   const screened = opts.dedupe?.screen(source.id, processed.records, !replay);
   const records = screened ? screened.fresh : processed.records;
   const writes: Promise<unknown>[] = [];
-  let state: unknown;
   try {
-    observer?.onProcessed(source.id, samples, records, rejects, ingestMs);
+    observer?.onProcessed(samples, records, rejects, ingestMs);
     let toAppend: CanonicalRecord[] = records;
+    let moved = false;
     if (opts.derive && records.length > 0) {
       const derived = opts.derive(records, ingestMs);
       if (derived.events.length > 0) {
         toAppend = [...records, ...derived.events];
         observer?.onEvents?.(derived.events);
       }
-      state = derived.state;
+      moved = derived.moved === true;
     }
-    // Issued in the same tick so the group commit puts records, derive state and quarantine in one synced write.
+    // Issued in the same tick as the derivation, so the records join the commit that persists what they moved.
     if (toAppend.length > 0) {
-      const appended = journal.append(toAppend, opts.signal);
-      screened?.settle(appended);
-      writes.push(appended);
+      if (opts.commitDerived) {
+        const committed = opts.commitDerived(toAppend, moved, opts.signal);
+        screened?.settle(committed);
+        // A stopping source stops waiting; records in a commit group still go with it (they moved the deriver).
+        writes.push(opts.signal ? abortable(committed, opts.signal) : committed);
+      } else {
+        const appended = journal.append(toAppend, opts.signal);
+        screened?.settle(appended);
+        writes.push(appended);
+      }
     }
   } finally {
     // Nothing appended (all repeats, or a throw above): the fresh ids are not pending any more.
     screened?.settle(new Error('not appended'));
   }
   if (screened) writes.push(...screened.waits);
-  if (state !== undefined && opts.deriveStateKey) writes.push(journal.putState(opts.deriveStateKey, state));
   const quarantined = replay ? 0 : rejects.length;
   if (quarantined > 0) {
     const at = Date.now();
@@ -414,19 +436,28 @@ export async function ingest(opts: IngestPath, samples: readonly RawSample[]): P
     }));
     writes.push(journal.quarantine(entries));
   }
-  try {
-    await Promise.all(writes);
-  } catch (err) {
-    if (state !== undefined) await opts.onDeriveFailed?.();
-    throw err;
-  }
-  observer?.onDurable?.(source.id, records.length, quarantined, Date.now());
+  // A failed derive commit has rolled the deriver back before it rejects (see DeriveStage.commit).
+  await Promise.all(writes);
+  observer?.onDurable?.(records.length, quarantined, Date.now());
   return {
     accepted: records.length,
     quarantined,
     duplicates: processed.records.length - records.length,
     rejects,
   };
+}
+
+/** `p`, or the journal's ABORTED error once `signal` aborts first (p goes on). */
+function abortable(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () =>
+      reject(
+        new PlantgateError('ABORTED', 'The append was aborted while it waited for room in the journal.'),
+      );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    void p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export function createAdapterContext(opts: IngestOptions): AdapterContext {
@@ -438,13 +469,13 @@ export function createAdapterContext(opts: IngestOptions): AdapterContext {
     return { accepted: r.accepted, quarantined: r.quarantined };
   }
 
-  async function reject(raw: string, reason: string, detail: string, address: string): Promise<void> {
+  async function reject(raw: string, reason: string, detail: string): Promise<void> {
     const at = Date.now();
-    opts.observer?.onProcessed(source.id, [{ signal: '', value: undefined, address }], [], [{ reason }], at);
+    opts.observer?.onRejected?.(reason, at);
     await journal.quarantine([
       { at, source: { id: source.id, type: source.type }, reason, detail, raw: `${raw}` },
     ]);
-    opts.observer?.onDurable?.(source.id, 0, 1, Date.now());
+    opts.observer?.onDurable?.(0, 1, Date.now());
   }
 
   return { id: source.id, log: opts.log, signal, emit, reject };

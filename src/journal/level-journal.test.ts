@@ -8,9 +8,9 @@ import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { describeJournalContract } from './journal-contract.js';
 import { JournalInUseError, LevelJournal, type LevelJournalOptions } from './level-journal.js';
 import { expectLedgerBalanced, pollUntil, reading, track } from './test-support.js';
+import { describeJournalContract } from './testing/journal-contract.js';
 import type { Journal } from './types.js';
 
 const check = (j: Journal) => (j as LevelJournal).check();

@@ -2,9 +2,12 @@
 // read step (up to the step's byte limit) in native memory until V8 collects its small JavaScript handle, and V8
 // sees none of that memory, so with a steady heap it may not collect for minutes while reads leave hundreds of MB
 // behind. The journal reports what each closed iterator leaves, and past a threshold a full collection runs.
+// Forcing one needs `gc`, which only `node --expose-gc` provides: the launcher (packaging/plantgate.sh, which the
+// systemd unit runs), the demo, the edge harness and `npm run bench` start node with it. Turning the flag on after
+// start (v8.setFlagsFromString) is what Node documents as unsafe, so without the flag (`node dist/src/cli.js` by
+// hand, the npm bin) nothing is forced and V8's own major collections, observed here anyway, free the handles.
 import { constants, PerformanceObserver } from 'node:perf_hooks';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import type { Logger } from 'pino';
 
 /** Native bytes left behind by closed iterators after which a collection runs. */
 const THRESHOLD = 32 * 1024 * 1024;
@@ -13,25 +16,31 @@ export const ENTRY_OVERHEAD = 64;
 
 let pending = 0;
 let scheduled = false;
-let gcFn: (() => void) | null | undefined;
 let collections = 0;
+let modeLogged = false;
 
+/** The collector `node --expose-gc` installs, or null: looked up when needed, never turned on here. */
 function collector(): (() => void) | null {
-  if (gcFn !== undefined) return gcFn;
-  const existing = (globalThis as { gc?: unknown }).gc;
-  if (typeof existing === 'function') {
-    gcFn = existing as () => void;
-    return gcFn;
-  }
-  try {
-    // Exposes `gc` only inside a fresh context: nothing changes for the rest of the process.
-    v8.setFlagsFromString('--expose-gc');
-    const fn = vm.runInNewContext('gc') as unknown;
-    gcFn = typeof fn === 'function' ? (fn as () => void) : null;
-  } catch {
-    gcFn = null;
-  }
-  return gcFn;
+  const gc = (globalThis as { gc?: unknown }).gc;
+  return typeof gc === 'function' ? (gc as () => void) : null;
+}
+
+/** Whether this process can force a collection (it was started with --expose-gc). */
+export function forcedCollections(): boolean {
+  return collector() !== null;
+}
+
+/**
+ * Says once per process, at info, when collections cannot be forced: a daemon started without --expose-gc (`node
+ * dist/src/cli.js` by hand) still works, but its native memory after long reads waits for V8's own collections.
+ */
+export function logCollectionMode(log: Logger): void {
+  if (modeLogged || forcedCollections()) return;
+  modeLogged = true;
+  log.info(
+    'Forced garbage collections are off (node was started without --expose-gc): the native buffers of closed ' +
+      "journal iterators are freed by V8's own major collections, later than with the flag.",
+  );
 }
 
 let observing = false;
@@ -63,15 +72,15 @@ export function noteIteratorGarbage(bytes: number): void {
   observeMajorCollections();
   pending += bytes;
   if (pending < THRESHOLD || scheduled) return;
+  const gc = collector();
+  // Without `gc` the observer above resets the count whenever V8 collects by itself.
+  if (!gc) return;
   scheduled = true;
   setImmediate(() => {
     scheduled = false;
     pending = 0;
-    const gc = collector();
-    if (gc) {
-      gc();
-      collections++;
-    }
+    gc();
+    collections++;
   });
 }
 

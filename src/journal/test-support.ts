@@ -1,6 +1,7 @@
 // Helpers shared by the journal's tests and its contract suite: record builders, a deadline-bounded poll, and the
 // ledger identity check every journal backend must satisfy at all times.
 import { expect } from 'vitest';
+import { waitFor } from '../kit/testing/wait.js';
 import type { EventRecord, Reading } from '../model/records.js';
 import type { JournalStats } from './types.js';
 
@@ -33,18 +34,13 @@ export function event(i: number, type = 'production.count'): EventRecord {
   };
 }
 
-/** Waits until `cond()` holds, checking every few ms, failing after `timeoutMs`. */
+/** The shared waitFor in the argument order the journal tests use; checks every 5 ms (commits are fast). */
 export async function pollUntil(
   cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor(what, cond, { timeoutMs, intervalMs: 5 });
 }
 
 /** Tracks whether a promise settled, without awaiting it. */

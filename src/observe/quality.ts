@@ -1,6 +1,7 @@
 // Per-source ingest figures and data quality: completeness, timeliness, conformity and duplication, plus the
 // pipeline ledger (received = ingested + quarantined). Everything here is bounded in memory.
 import type { RawSample, Reading } from '../model/records.js';
+import { readingTsMs } from '../pipeline/timed-reading.js';
 
 /** A fixed-size set of recently seen ids (ring buffer + Set), to count duplicates without growing. */
 export class RecentIds {
@@ -99,17 +100,11 @@ export class SourceQuality {
     this.quarantined += rejects.length;
     for (const r of rejects)
       this.quarantinedByReason[r.reason] = (this.quarantinedByReason[r.reason] ?? 0) + 1;
-    if (samples.length > 0) {
-      this.lastSampleAt = now;
-      // Exponentially weighted samples per second, updated per emit (not per sample).
-      const dt = Math.max(1, now - (this.#rateAt || this.#startedAt)) / 1000;
-      const inst = samples.length / dt;
-      this.#rate = this.#rateAt === 0 ? inst : this.#rate * 0.8 + inst * 0.2;
-      this.#rateAt = now;
-    }
+    this.#arrived(samples.length, now);
     for (const rec of records) {
       if (this.#ids.seen(rec.id)) this.duplicates += 1;
-      const tsMs = Date.parse(rec.ts);
+      // The pipeline's readings carry their epoch ms: no parsing of `ts` here.
+      const tsMs = readingTsMs(rec);
       this.#latency.add(now - tsMs);
       let s = this.#signals.get(rec.signal);
       if (!s) {
@@ -122,6 +117,29 @@ export class SourceQuality {
       s.last = now;
     }
     this.#rollWindow(now);
+  }
+
+  /**
+   * A payload the adapter could not turn into samples at all (ctx.reject): received and quarantined as one
+   * sample, as the pipeline ledger counts it (received = ingested + quarantined).
+   */
+  onRejected(reason: string, now: number): void {
+    this.received += 1;
+    this.quarantined += 1;
+    this.quarantinedByReason[reason] = (this.quarantinedByReason[reason] ?? 0) + 1;
+    this.#arrived(1, now);
+    this.#rollWindow(now);
+  }
+
+  /** Arrival rate and time, per emit (not per sample). */
+  #arrived(samples: number, now: number): void {
+    if (samples === 0) return;
+    this.lastSampleAt = now;
+    // Exponentially weighted samples per second.
+    const dt = Math.max(1, now - (this.#rateAt || this.#startedAt)) / 1000;
+    const inst = samples / dt;
+    this.#rate = this.#rateAt === 0 ? inst : this.#rate * 0.8 + inst * 0.2;
+    this.#rateAt = now;
   }
 
   onDurable(accepted: number, quarantined: number, now: number): void {

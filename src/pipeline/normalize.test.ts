@@ -235,6 +235,28 @@ describe('timestamps', () => {
     expect(at(0)).toBe('1970-01-01T00:00:00.000Z');
   });
 
+  it('parses a timestamp text shared by the samples of one message once, and never mixes up local and UTC', () => {
+    const p = makePipeline();
+    const text = '2026-07-01T12:00:00';
+    const samples: RawSample[] = [
+      { signal: 'lyon.plain', value: 1, ts: text, address: 'a' },
+      { signal: 'lyon.plain', value: 2, ts: text, ts_local: true, address: 'a' },
+      { signal: 'lyon.plain', value: 3, ts: text, address: 'a' },
+      { signal: 'lyon.plain', value: 4, ts: '2026-07-01T12:00:01', address: 'a' },
+      { signal: 'lyon.plain', value: 5, ts: 'not a time', address: 'a' },
+      { signal: 'lyon.plain', value: 6, ts: text, ts_local: true, address: 'a' },
+    ];
+    const { records, rejects } = p.process(SOURCE, samples, INGEST);
+    expect(records.map((r) => [r.value, r.ts])).toEqual([
+      [1, '2026-07-01T12:00:00.000Z'],
+      [2, '2026-07-01T10:00:00.000Z'],
+      [3, '2026-07-01T12:00:00.000Z'],
+      [4, '2026-07-01T12:00:01.000Z'],
+      [6, '2026-07-01T10:00:00.000Z'],
+    ]);
+    expect(rejects.map((r) => r.reason)).toEqual(['bad_timestamp']);
+  });
+
   it('reads local time in the site zone: a normal time, the DST gap and the DST overlap', () => {
     expect(at('2026-07-01T12:00:00', { ts_local: true })).toBe('2026-07-01T10:00:00.000Z');
     expect(at('2026-01-15T12:00:00', { ts_local: true })).toBe('2026-01-15T11:00:00.000Z');

@@ -28,6 +28,21 @@ export class SampleResult {
     this.detail = detail;
     return false;
   }
+
+  // The last ISO text parsed: the samples of one message or poll share their timestamp, so it is parsed once.
+  #isoText: string | undefined = undefined;
+  #isoZone: ZoneClock | undefined = undefined;
+  #isoMs = Number.NaN;
+
+  /** parseIsoTimestamp, remembering the last text (a pure function of text and zone). */
+  isoMs(text: string, zone: ZoneClock | undefined): number {
+    if (text !== this.#isoText || zone !== this.#isoZone) {
+      this.#isoMs = parseIsoTimestamp(text, zone);
+      this.#isoText = text;
+      this.#isoZone = zone;
+    }
+    return this.#isoMs;
+  }
 }
 
 /**
@@ -173,7 +188,7 @@ function timestamp(sample: RawSample, zone: ZoneClock, ingestMs: number, out: Sa
       ms = ts >= MIN_SAFE_BIG && ts <= MAX_SAFE_BIG ? Number(ts) * (unit === 's' ? 1000 : 1) : Number.NaN;
       break;
     case 'string':
-      ms = parseIsoTimestamp(ts, local === true ? zone : undefined);
+      ms = out.isoMs(ts, local === true ? zone : undefined);
       break;
     default:
       ms = ts instanceof Date ? ts.getTime() : Number.NaN;

@@ -3,7 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import type { SignalSpec } from '../config/kit/signal.js';
 import { type RawSample, type Reading, readingId } from '../model/records.js';
-import { isReasonCode, Pipeline, REASON_CODES, REASONS, type ReasonCode, type Reject } from './pipeline.js';
+import {
+  isReasonCode,
+  Pipeline,
+  REASON_CODES,
+  REASONS,
+  type ReasonCode,
+  type Reject,
+  readingTsMs,
+} from './pipeline.js';
 import { SpecRegistry } from './specs.js';
 
 const SOURCE = { id: 'press-1', type: 'opcua' };
@@ -190,6 +198,29 @@ describe('robustness', () => {
       expect(records).toEqual([]);
       expect(rejects.map((r) => r.reason)).toEqual(['internal_error', 'internal_error']);
     }
+  });
+
+  it('gives each reading its epoch ms, outside its JSON: the record is exactly the canonical one', () => {
+    const p = makePipeline();
+    const ts = Date.parse('2026-11-27T09:59:00.250Z');
+    const r = only(p, sample({ ts: '2026-11-27T10:59:00.250+01:00' }));
+    expect(readingTsMs(r)).toBe(ts);
+    expect(Object.keys(r)).toEqual([
+      'id',
+      'kind',
+      'signal',
+      'value',
+      'ts',
+      'ingest_ts',
+      'quality',
+      'source',
+      'unit',
+    ]);
+    expect(JSON.parse(JSON.stringify(r))).toEqual({ ...r });
+    expect(JSON.stringify(r)).toBe(JSON.stringify({ ...r }));
+    // A reading made elsewhere (a test, a tool, a parsed journal entry) has its `ts` parsed instead.
+    expect(readingTsMs({ ...r })).toBe(ts);
+    expect(readingTsMs(JSON.parse(JSON.stringify(r)) as Reading)).toBe(ts);
   });
 
   it('handles an empty batch', () => {

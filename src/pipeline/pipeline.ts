@@ -6,11 +6,13 @@ import { MAX_TS_MS, MIN_TS_MS, ZoneClock } from './local-time.js';
 import { describeValue, normalize, SampleResult } from './normalize.js';
 import type { ReasonCode } from './reasons.js';
 import type { SpecRegistry } from './specs.js';
+import { TimedReading } from './timed-reading.js';
 import { Validator } from './validate.js';
 
 export { DST_POLICY, type DstPolicy } from './local-time.js';
 export { isReasonCode, REASON_CODES, REASONS, type ReasonCode } from './reasons.js';
 export { type CompiledSpec, type SpecEntry, SpecRegistry } from './specs.js';
+export { readingTsMs } from './timed-reading.js';
 
 export interface Reject {
   /** The sample exactly as the adapter emitted it. */
@@ -102,6 +104,8 @@ export class Pipeline {
     const validator = this.#validator;
     const out = this.#result;
     const gatewayId = this.#gatewayId;
+    let src: Reading['source'] | undefined;
+    let srcAddress: string | undefined;
     for (let i = 0; i < n; i++) {
       const sample = samples[i] as RawSample;
       try {
@@ -136,20 +140,17 @@ export class Pipeline {
         }
         const value = out.value;
         const id = readingId(gatewayId, signal, ts, value);
-        const src = { id: source.id, type: source.type, address: sample.address };
+        // Samples of one message or register block share their address: they share its source reference too.
+        const address = sample.address as string; // normalize refused any other
+        if (src === undefined || address !== srcAddress) {
+          srcAddress = address;
+          src = { id: source.id, type: source.type, address };
+        }
         const unit = spec.unit;
         const attrs = out.attrs;
         // Absent unit and attrs are left out rather than set to undefined, so records compare and print cleanly.
-        const record: Reading = {
-          id,
-          kind: 'reading',
-          signal,
-          value,
-          ts,
-          ingest_ts: ingestIso,
-          quality: out.quality,
-          source: src,
-        };
+        // The epoch ms travels with the record (not in its JSON) so later stages never parse `ts` back.
+        const record = new TimedReading(id, signal, value, ts, tsMs, ingestIso, out.quality, src);
         // A 64-bit integer beyond ±(2^53-1) travels as exact decimal text, marked so receivers know it is one.
         if (out.bigInteger) record.value_type = 'integer';
         if (unit !== undefined) record.unit = unit;

@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PlantgateError } from '../kit/errors.js';
-import type { CanonicalRecord } from '../model/records.js';
-import { event, expectLedgerBalanced, pollUntil, reading, track } from './test-support.js';
-import type { Journal, JournalOptions, SinkSelector } from './types.js';
+import { PlantgateError } from '../../kit/errors.js';
+import type { CanonicalRecord } from '../../model/records.js';
+import { event, expectLedgerBalanced, pollUntil, reading, track } from '../test-support.js';
+import type { Journal, JournalOptions, SinkSelector } from '../types.js';
 
 export type JournalFactory = (options: JournalOptions) => Journal;
 
