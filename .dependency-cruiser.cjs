@@ -8,7 +8,7 @@
 // Test helpers (test-support.ts, test-harness.ts, the crash child and the contract suite of the journal tests)
 // count as tests.
 const TESTS =
-  '(\\.test\\.ts|/test-support\\.ts|/test-harness\\.ts|/crash-child\\.ts|/journal-contract\\.ts)$';
+  '(\\.test\\.ts|/test-support\\.ts|/test-harness\\.ts|/crash-child\\.ts|/journal-contract\\.ts|/journal/testing/.*)$';
 
 // The libraries that speak a field protocol; a transform that imports one has learnt a protocol. Not anchored
 // at the start: a node_modules reached through a symbolic link resolves to a path outside the repository.

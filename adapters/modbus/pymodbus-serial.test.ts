@@ -4,12 +4,10 @@
 // decoding mistake made the same way on both sides of serial.test.ts shows up here. Every golden case's
 // registers live on their own unit id of the one line; every data type decodes to the golden value, and two
 // unit ids are polled by one adapter on the same line.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import {
   NO_PYMODBUS,
   PYMODBUS_PYTHON,
@@ -17,36 +15,26 @@ import {
   type PymodbusRtuServer,
   startPymodbusRtu,
 } from '../../simulators/pymodbus/test-support.js';
-import type { RawSample } from '../../src/model/records.js';
 import { type ModbusSourceConfig, modbusSourceSchema } from './config.js';
-import { ModbusAdapter } from './modbus.js';
 import { NO_SOCAT, ptyPair, type SerialLine, SOCAT, unplugAll } from './serial-line.js';
-import { recordingContext, waitFor } from './test-harness.js';
+import {
+  expectedValue,
+  type GoldenCase,
+  goldenValueCases,
+  startAdapter,
+  valuesOf,
+} from './serial-test-support.js';
+import { waitFor } from './test-harness.js';
 
 const skipReason = !SOCAT ? NO_SOCAT : !PYMODBUS_PYTHON ? NO_PYMODBUS : undefined;
 /** A skipped test says why in its name. */
 const title = (t: string) => (skipReason ? `${t} [skipped: ${skipReason}]` : t);
 
-const CASES = join(dirname(fileURLToPath(import.meta.url)), 'testcases');
-interface GoldenCase {
-  config: { signals: unknown[] } & Record<string, unknown>;
-  registers?: Record<string, Array<number | boolean>>;
-  expected?: Record<string, unknown>;
-}
 // Case i's registers are unit i + 1's: the cases reuse addresses, and the line carries many units.
-const valueCases = readdirSync(CASES)
-  .map((name) => ({ name, data: parse(readFileSync(join(CASES, name, 'case.yaml'), 'utf8')) as GoldenCase }))
-  .filter((c) => c.data.expected)
-  .map((c, i) => ({ ...c, unit: i + 1 }));
+const valueCases = goldenValueCases().map((c, i) => ({ ...c, unit: i + 1 }));
 
-/** "123n" in YAML stands for a bigint, since YAML has none. */
 function expectedOf(c: GoldenCase): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(c.expected ?? {}).map(([k, v]) => [
-      k,
-      typeof v === 'string' && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
-    ]),
-  );
+  return Object.fromEntries(Object.entries(c.expected ?? {}).map(([k, v]) => [k, expectedValue(v)]));
 }
 
 // What pymodbus opens its end with; the adapter's YAML says the same, as on a real line. No parity: the Linux pty
@@ -59,6 +47,7 @@ let dir: string;
 let line: SerialLine;
 let server: PymodbusRtuServer | undefined;
 const stops: Array<() => Promise<unknown>> = [];
+const start = (cfg: ModbusSourceConfig) => startAdapter(cfg, stops);
 
 beforeAll(async () => {
   if (skipReason) return;
@@ -96,20 +85,6 @@ function source(rest: Record<string, unknown>): ModbusSourceConfig {
     reconnect: { initial: '100ms', max: '400ms' },
     ...rest,
   });
-}
-
-async function start(
-  cfg: ModbusSourceConfig,
-): Promise<{ adapter: ModbusAdapter; rec: ReturnType<typeof recordingContext> }> {
-  const adapter = new ModbusAdapter(cfg);
-  const rec = recordingContext();
-  stops.push(() => adapter.stop());
-  await adapter.start(rec.ctx);
-  return { adapter, rec };
-}
-
-function valuesOf(batch: RawSample[]): Record<string, unknown> {
-  return Object.fromEntries(batch.map((s) => [s.signal, s.value]));
 }
 
 describe('Modbus RTU over a serial device against pymodbus (socat pty pair, Debian python3-pymodbus)', () => {

@@ -4,16 +4,13 @@
 // every data type of the golden cases, two unit ids on one line, a corrupted CRC (counted and retried), the
 // adapter unplugged and plugged back, and the silence between frames at 9600 and 115200 baud. For the
 // corrupted CRC and the silences, the bytes pass a LineTap between two ptys, where the device would be.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { type ModbusSim, startModbusSim } from '../../simulators/modbus/server.js';
 import type { RawSample } from '../../src/model/records.js';
 import { type ModbusSourceConfig, modbusSourceSchema } from './config.js';
-import { ModbusAdapter } from './modbus.js';
 import {
   type LineTap,
   lineTap,
@@ -24,29 +21,18 @@ import {
   sttyOf,
   unplugAll,
 } from './serial-line.js';
-import { recordingContext, waitFor } from './test-harness.js';
+import { expectedValue, goldenValueCases, startAdapter, valuesOf } from './serial-test-support.js';
+import { waitFor } from './test-harness.js';
 
 /** A skipped test says why in its name. */
 const title = (t: string) => (SOCAT ? t : `${t} [skipped: ${NO_SOCAT}]`);
 
-const CASES = join(dirname(fileURLToPath(import.meta.url)), 'testcases');
-interface GoldenCase {
-  config: Record<string, unknown>;
-  registers?: Record<string, Array<number | boolean>>;
-  expected?: Record<string, unknown>;
-}
-const valueCases = readdirSync(CASES)
-  .map((name) => ({ name, data: parse(readFileSync(join(CASES, name, 'case.yaml'), 'utf8')) as GoldenCase }))
-  .filter((c) => c.data.expected);
-
-/** "123n" in YAML stands for a bigint, since YAML has none. */
-function expectedValue(v: unknown): unknown {
-  return typeof v === 'string' && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v;
-}
+const valueCases = goldenValueCases();
 
 let dir: string;
 let sim: ModbusSim;
 const stops: Array<() => Promise<unknown>> = [];
+const start = (cfg: ModbusSourceConfig) => startAdapter(cfg, stops);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'plantgate-serial-'));
@@ -93,20 +79,6 @@ function source(
     reconnect: { initial: '100ms', max: '400ms' },
     ...rest,
   });
-}
-
-async function start(
-  cfg: ModbusSourceConfig,
-): Promise<{ adapter: ModbusAdapter; rec: ReturnType<typeof recordingContext> }> {
-  const adapter = new ModbusAdapter(cfg);
-  const rec = recordingContext();
-  stops.push(() => adapter.stop());
-  await adapter.start(rec.ctx);
-  return { adapter, rec };
-}
-
-function valuesOf(batch: RawSample[]): Record<string, unknown> {
-  return Object.fromEntries(batch.map((s) => [s.signal, s.value]));
 }
 
 describe('Modbus RTU over a serial device (socat pty, modbus simulator on the other end)', () => {

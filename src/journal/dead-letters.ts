@@ -15,6 +15,7 @@ import {
 } from './layout.js';
 import { moveCursor } from './ledger.js';
 import type { PendingDeadLetter } from './queue.js';
+import { collectValues } from './reader.js';
 import type { DeadLetter, Page } from './types.js';
 
 export async function storeDeadLetter(
@@ -169,24 +170,19 @@ export async function dropOldDeadLetters(
 
 // ---- reads ------------------------------------------------------------------------------------------------------
 
-export async function listDeadLetters(
+export function listDeadLetters(
   core: JournalCore,
   sinkId: string | undefined,
   limit: number,
 ): Promise<DeadLetter[]> {
-  const db = core.openDb();
-  const out: DeadLetter[] = [];
-  try {
-    for await (const v of db.values({ gte: 'd!', lt: 'd"' })) {
-      const s = JSON.parse(v) as StoredDeadLetter;
-      if (sinkId !== undefined && s.letter.sink !== sinkId) continue;
-      out.push(s.letter);
-      if (out.length >= limit) break;
-    }
-  } catch (err) {
-    throw core.wrapDbError(err, 'listDeadLetters');
-  }
-  return out;
+  return collectValues(
+    core,
+    { gte: 'd!', lt: 'd"' },
+    (v) => (JSON.parse(v) as StoredDeadLetter).letter,
+    (letter) => sinkId === undefined || letter.sink === sinkId,
+    limit,
+    'listDeadLetters',
+  );
 }
 
 export async function pageDeadLetters(

@@ -4,6 +4,7 @@
 import { PlantgateError } from '../kit/errors.js';
 import { type Draft, type JournalCore, MAX_KEPT_DROP_PER_PASS, type Op } from './core.js';
 import { bump, checkLimit, HWM, hex16, hexAt, PAGE_SCAN_FACTOR, storedSize } from './layout.js';
+import { collectValues } from './reader.js';
 import { decodeTagged, encodeTagged } from './tagged-json.js';
 import type { Page, QuarantineEntry } from './types.js';
 
@@ -164,24 +165,18 @@ export async function removeQuarantine(
 
 // ---- reads ------------------------------------------------------------------------------------------------------
 
-export async function listQuarantine(
+export function listQuarantine(
   core: JournalCore,
   opts: { reason?: string; afterId?: number; limit?: number },
 ): Promise<QuarantineEntry[]> {
-  const db = core.openDb();
-  const limit = opts.limit ?? 100;
-  const out: QuarantineEntry[] = [];
-  try {
-    for await (const v of db.values({ gt: `q!${hex16(opts.afterId ?? 0)}`, lt: 'q"' })) {
-      const e = decodeTagged<QuarantineEntry>(v);
-      if (opts.reason !== undefined && e.reason !== opts.reason) continue;
-      out.push(e);
-      if (out.length >= limit) break;
-    }
-  } catch (err) {
-    throw core.wrapDbError(err, 'listQuarantine');
-  }
-  return out;
+  return collectValues(
+    core,
+    { gt: `q!${hex16(opts.afterId ?? 0)}`, lt: 'q"' },
+    (v) => decodeTagged<QuarantineEntry>(v),
+    (e) => opts.reason === undefined || e.reason === opts.reason,
+    opts.limit ?? 100,
+    'listQuarantine',
+  );
 }
 
 export async function pageQuarantine(

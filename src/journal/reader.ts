@@ -113,3 +113,29 @@ export async function readTail(core: JournalCore, limit: number): Promise<Journa
   }
   return out.reverse();
 }
+
+/**
+ * The first `limit` values of a key range that `keep` accepts, decoded; what both side stores' `list` calls are
+ * (`what` names the call in a store error).
+ */
+export async function collectValues<T>(
+  core: JournalCore,
+  range: { gt?: string; gte?: string; lt: string },
+  decode: (v: string) => T,
+  keep: (item: T) => boolean,
+  limit: number,
+  what: string,
+): Promise<T[]> {
+  const out: T[] = [];
+  try {
+    for await (const v of core.openDb().values(range)) {
+      const item = decode(v);
+      if (!keep(item)) continue;
+      out.push(item);
+      if (out.length >= limit) break;
+    }
+  } catch (err) {
+    throw core.wrapDbError(err, what);
+  }
+  return out;
+}
