@@ -29,15 +29,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { SpecRegistry } from '../../src/pipeline/specs.js';
 import { TimedReading } from '../../src/pipeline/timed-reading.js';
 import { Validator } from '../../src/pipeline/validate.js';
-
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  ratio?: number;
-  target?: string;
-}
+import type { BenchResult } from './run.js';
 
 export interface StagesBenchOptions {
   /** Messages (three readings each) per measurement (default 100,000; quick 20,000). */

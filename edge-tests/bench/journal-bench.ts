@@ -9,19 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 import { LevelJournal, type LevelJournalOptions } from '../../src/journal/level-journal.js';
 import type { Reading } from '../../src/model/records.js';
-
-/** The shape edge-tests/bench/run.ts collects. */
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  /** A raw baseline measured in the same run (bare classic-level), or the figure it is compared with. */
-  baseline?: number;
-  /** value / baseline. */
-  ratio?: number;
-  /** What the value should reach, in words. */
-  target?: string;
-}
+import type { BenchResult } from './run.js';
 
 export interface JournalBenchOptions {
   /** Smaller counts (for CI and a quick look). */

@@ -12,14 +12,7 @@ import { pino } from 'pino';
 import type { AdapterContext } from '../../adapters/kit/types.js';
 import { modbusSourceSchema } from '../../adapters/modbus/config.js';
 import { ModbusAdapter } from '../../adapters/modbus/modbus.js';
-
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline: number;
-  ratio: number;
-}
+import type { BenchResult } from './run.js';
 
 export interface ModbusBenchOptions {
   /** Registers polled (default 10,000). */

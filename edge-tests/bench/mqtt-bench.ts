@@ -17,16 +17,7 @@ import { createAdapterContext } from '../../src/ingest/ingest.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { SpecRegistry } from '../../src/pipeline/specs.js';
-
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  /** The bare MQTT.js subscriber on the same broker in the same run. */
-  baseline: number | null;
-  /** value / baseline. */
-  ratio: number | null;
-}
+import type { BenchResult } from './run.js';
 
 export interface MqttBenchOptions {
   /** Messages queued and drained per measurement (default 50,000; quick 10,000). */

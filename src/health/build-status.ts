@@ -55,17 +55,8 @@ export interface SinkFacts {
   health: SinkHealthFacts;
 }
 
-/** The deriver's own figures (src/events: Deriver.stats()), since the event definitions were loaded. */
-export interface EventStatsFacts {
-  accepted: number;
-  ignored: Record<string, number>;
-  forced: number;
-  pending: number;
-  open_windows: number;
-  open_downtimes: number;
-  emitted: Record<string, number>;
-  state_discarded: number;
-}
+/** The deriver's own figures (src/events: Deriver.stats()), since the event definitions were loaded: as /status shows them. */
+export type EventStatsFacts = NonNullable<StatusDocument['events']>;
 
 /** Facts about the daemon itself, for the document's head and the verdict. */
 export interface DaemonFacts {
