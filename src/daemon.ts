@@ -9,13 +9,14 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { formatIssue, loadConfig } from './config/load.js';
 import type { PlantConfig } from './config/schema.js';
+import { ConfigGovernance, type LoadedConfig } from './daemon/config-governance.js';
 import { openJournal } from './daemon/journal.js';
 import { configKey, describePlan, reconcile } from './daemon/reconcile.js';
-import { RunningSinks } from './daemon/sinks.js';
+import { declaredSources, RunningSinks } from './daemon/sinks.js';
 import { RunningSources, specsOf } from './daemon/sources.js';
 import type { EventConfig } from './events/config.js';
 import { DeriveStage } from './events/stage.js';
-import { createForwarderMetrics, sinkSelector } from './forward/index.js';
+import { createForwarderMetrics, sinkSelector, traceQuery } from './forward/index.js';
 import { adminRoutes } from './health/admin-routes.js';
 import { AdminServer } from './health/admin-server.js';
 import { adminSocketPath, checkAdminSocketFree } from './health/admin-socket.js';
@@ -97,11 +98,14 @@ export class Daemon {
   // One registry for the daemon's life: forwarders restarted by a reload reuse the same metric objects.
   readonly #registry = new Registry();
   readonly #forwarderMetrics = createForwarderMetrics(this.#registry);
+  /** The approval gate, the fingerprint and the history of applied configurations. */
+  #governance!: ConfigGovernance;
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
     this.#log = opts.log;
     this.#notifier = opts.notifier ?? new SystemdNotifier();
+    this.#governance = new ConfigGovernance(opts.log.child({ component: 'config' }));
   }
 
   get healthAddress(): { host: string; port: number } | undefined {
@@ -118,19 +122,22 @@ export class Daemon {
   }
 
   /** Loads and validates the configuration; throws ConfigError listing every issue. */
-  async #load(): Promise<PlantConfig> {
+  async #load(): Promise<LoadedConfig> {
     const res = await loadConfig(this.#opts.configFile);
     // Valid but probably not meant (e.g. `unit: F`): logged once per load, never a reason to refuse.
     for (const w of res.warnings ?? []) this.#log.warn({ config: formatIssue(w) }, 'Configuration warning.');
     if (!res.ok) {
       throw new ConfigError(res.issues.map(formatIssue).join('\n'));
     }
-    return res.config;
+    return res;
   }
 
   async start(): Promise<void> {
     this.#startedAt = Date.now();
-    this.#config = await this.#load();
+    const loaded = await this.#load();
+    const approval = await this.#governance.approve(loaded, undefined);
+    this.#governance.adopt(loaded, 'start', approval);
+    this.#config = loaded.config;
     this.#loadedAt = Date.now();
     const cfg = this.#config;
     const log = this.#log.child({ gateway: cfg.gateway.id });
@@ -165,6 +172,9 @@ export class Daemon {
       journal,
       metrics: this.#forwarderMetrics,
       gateway: cfg.gateway,
+      configFingerprint: this.#governance.fingerprint,
+      declared: () => declaredSources(this.#config),
+      stateDir: cfg.storage.dir,
     });
     this.#sources = new RunningSources({
       log: this.#log,
@@ -217,6 +227,7 @@ export class Daemon {
     this.#drops.record(journal.stats(), Date.now());
     this.#timers.push(setInterval(() => this.#observe(true), this.#historyMs));
     this.#timers.push(setInterval(() => this.#observe(false), OBSERVE_MS));
+    await this.#governance.record(loaded, cfg.storage.dir, cfg.storage.config_history.keep);
     this.#ready = true;
     this.#recent.add(Date.now(), 'started', 'daemon', 'info', `plantgate ${VERSION} started`);
     this.#observe(true);
@@ -239,8 +250,13 @@ export class Daemon {
   async reload(): Promise<{ ok: boolean; error?: string; changed?: string[]; restart_pending?: string }> {
     void this.#notifier.reloading();
     let next: PlantConfig;
+    let loaded: LoadedConfig;
+    let approval: Awaited<ReturnType<ConfigGovernance['approve']>>;
     try {
-      next = await this.#load();
+      loaded = await this.#load();
+      // An unapproved file is refused like an invalid one: the running configuration stays.
+      approval = await this.#governance.approve(loaded, this.#config);
+      next = loaded.config;
     } catch (err) {
       this.#reloadError = err instanceof Error ? err.message : String(err);
       this.#log.error(
@@ -256,15 +272,24 @@ export class Daemon {
     const sinks = this.#sinks as RunningSinks;
     const sources = this.#sources as RunningSources;
     // Not a failure: the reload is applied; only these sections wait for a restart.
-    const pending = (['gateway', 'storage'] as const).filter(
-      (k) => configKey(prev[k]) !== configKey(next[k]),
+    // require_approval takes effect at once: the gate guards the very next reload.
+    const pending = (['gateway', 'storage'] as const).filter((k) =>
+      k === 'gateway'
+        ? configKey({ ...prev.gateway, require_approval: undefined }) !==
+          configKey({ ...next.gateway, require_approval: undefined })
+        : configKey(prev[k]) !== configKey(next[k]),
     );
     this.#restartPending =
       pending.length > 0
         ? `the changes to ${pending.join(' and ')} take effect only after a restart (systemctl restart plantgate)`
         : undefined;
     this.#reloadError = undefined;
-    this.#config = { ...next, gateway: prev.gateway, storage: prev.storage };
+    this.#config = {
+      ...next,
+      gateway: { ...prev.gateway, require_approval: next.gateway.require_approval },
+      storage: prev.storage,
+    };
+    this.#governance.adopt(loaded, 'reload', approval);
     this.#reloads += 1;
     this.#loadedAt = Date.now();
 
@@ -282,6 +307,7 @@ export class Daemon {
     for (const s of [...sourcePlan.restart, ...sourcePlan.start]) await sources.start(s);
 
     const changed = [...describePlan('sink', sinkPlan), ...describePlan('source', sourcePlan)];
+    await this.#governance.record(loaded, prev.storage.dir, prev.storage.config_history.keep);
     this.#log.info({ changed, restart_pending: this.#restartPending }, 'Configuration reloaded.');
     this.#recent.add(
       Date.now(),
@@ -360,6 +386,7 @@ export class Daemon {
         startedAt: this.#startedAt,
         configFile: this.#opts.configFile,
         loadedAt: this.#loadedAt,
+        applied: this.#governance.applied,
         reloads: this.#reloads,
         reloadError: this.#reloadError,
         restartPending: this.#restartPending,
@@ -396,6 +423,7 @@ export class Daemon {
           throw new Error(`sink "${sinkId}" is not configured any more; its dead letters can only be purged`);
         return f.replayDeadLetter(batchId);
       },
+      trace: (query: string) => traceQuery(this.journal, Object.keys(this.status().sinks), query),
       reload: () => this.reload(),
     };
   }

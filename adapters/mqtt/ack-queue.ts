@@ -1,20 +1,24 @@
 // Acknowledge-after-persist bookkeeping: messages are processed concurrently, but a QoS 1 message's PUBACK
-// goes out only once it (and every message received before it on the same connection) is durable, because
-// MQTT 3.1.1 and 5 (§4.6) both require PUBACKs in the order the PUBLISH packets arrived.
+// (a QoS 2 message's PUBREC) goes out only once it and every message received before it on the same connection
+// are durable, because MQTT 3.1.1 and 5 (§4.6) both require PUBACKs, and PUBRECs, in the order the PUBLISH
+// packets arrived.
 
 export type EntryState = 'pending' | 'ok' | 'failed';
+export type AckCmd = 'puback' | 'pubrec';
 
 export interface InFlight {
-  /** Packet id for QoS 1, undefined for QoS 0 (nothing to acknowledge, but it still counts against the bound). */
+  /** Packet id for QoS 1 and 2, undefined for QoS 0 (nothing to acknowledge, but it still counts against the bound). */
   messageId: number | undefined;
+  /** The acknowledgement the message gets: PUBACK (QoS 1) or PUBREC (QoS 2). */
+  cmd: AckCmd;
   /** The connection it arrived on; a PUBACK is only meaningful on that same connection. */
   conn: object;
   state: EntryState;
 }
 
 export interface AckQueueHooks {
-  /** Sends the PUBACK; returns false when the connection is gone (the broker will redeliver). */
-  ack(messageId: number, conn: object): boolean;
+  /** Sends the PUBACK or PUBREC; returns false when the connection is gone (the broker will redeliver). */
+  ack(messageId: number, conn: object, cmd: AckCmd): boolean;
   /** Called once per connection when one of its messages could not be made durable. */
   failed(conn: object): void;
   /** Brackets a burst of acknowledgements (e.g. to cork the socket so the burst leaves in one write). */
@@ -45,8 +49,8 @@ export class AckQueue {
     return this.size >= this.#limit;
   }
 
-  push(messageId: number | undefined, conn: object): InFlight {
-    const e: InFlight = { messageId, conn, state: 'pending' };
+  push(messageId: number | undefined, conn: object, cmd: AckCmd = 'puback'): InFlight {
+    const e: InFlight = { messageId, conn, cmd, state: 'pending' };
     this.#items.push(e);
     return e;
   }
@@ -94,7 +98,7 @@ export class AckQueue {
         this.#hooks.failed(e.conn);
       }
       if (e.messageId === undefined) continue;
-      if (e.state === 'ok' && !this.#poisoned.has(e.conn) && this.#hooks.ack(e.messageId, e.conn))
+      if (e.state === 'ok' && !this.#poisoned.has(e.conn) && this.#hooks.ack(e.messageId, e.conn, e.cmd))
         this.acked += 1;
       else this.notAcked += 1;
     }

@@ -100,6 +100,34 @@ describe('mqtt source config', () => {
     ]);
   });
 
+  it('sparkplug_b: the Sparkplug topic, its own placeholders, QoS 2, and what to write instead', () => {
+    const sp = {
+      topic: 'spBv1.0/lyon/+/#',
+      payload: 'sparkplug_b',
+      signal: '{group}.{node}.{device}.{metric}',
+    };
+    const c = mqttSourceSchema.parse({ ...base, subscriptions: [{ ...sp, qos: 2, unit: 'Cel' }] });
+    expect(c.subscriptions[0]).toMatchObject({ qos: 2, rebirth_interval: 5000 });
+    expect(mqtt.declarations(c).patterns).toEqual([{ pattern: '*.*.*.*', spec: { unit: 'Cel' } }]);
+    expect(issues({ ...base, subscriptions: [{ ...sp, topic: 'spBv1.0/+/+/#' }] })).toEqual([]);
+    expect(issues({ ...base, subscriptions: [{ ...sp, topic: 'spBv1.0/lyon/#' }] })).toEqual([]);
+    const bad = (s: Record<string, unknown>) => issues({ ...base, subscriptions: [{ ...sp, ...s }] });
+    expect(bad({ topic: 'plant/lyon/#' })).toEqual([
+      expect.stringMatching(
+        /^subscriptions\.0\.topic: a sparkplug_b subscription takes the topic "spBv1\.0\/<group>\/\+\/#"/,
+      ),
+    ]);
+    expect(bad({ signal: 'lyon.{node}.{device}' })[0]).toMatch(/needs \{metric\}/);
+    expect(bad({ signal: 'lyon.{topic[3]}.{metric}' })[0]).toMatch(/not \{topic\[N\]\} or \{key\}/);
+    expect(bad({ timestamp: { field: 'ts' } })[0]).toMatch(
+      /^subscriptions\.0\.timestamp: .*remove timestamp/,
+    );
+    expect(bad({ qos: 3 })[0]).toMatch(/^subscriptions\.0\.qos/);
+    expect(
+      issues({ ...base, subscriptions: [{ ...base.subscriptions[0], signal: 'lyon.{node}.{key}' }] })[0],
+    ).toMatch(/need payload: sparkplug_b/);
+  });
+
   it('accepts every source of sample.yaml', () => {
     const doc = parse(readFileSync(new URL('./sample.yaml', import.meta.url), 'utf8')) as {
       sources: unknown[];

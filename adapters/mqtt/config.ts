@@ -33,20 +33,26 @@ const mqttUrl = z
     },
   );
 
-/** `{topic[2]}` and `{key}`: the only placeholders a signal template may hold. */
+/** `{topic[2]}` and `{key}`: the placeholders of a json, number or text subscription's signal template. */
 export const PLACEHOLDER_RE = /\{(topic\[(\d+)\]|key)\}/g;
+/** `{group}`, `{node}`, `{device}`, `{metric}`: the placeholders of a sparkplug_b subscription's template. */
+export const SPARKPLUG_PLACEHOLDER_RE = /\{(group|node|device|metric)\}/g;
 const ANY_BRACE_RE = /[{}]/;
+const WHOLE_PLACEHOLDER_RE = /^\{(topic\[\d+\]|key|group|node|device|metric)\}$/;
+
+/** Sparkplug B topic namespace (the only version there is). */
+export const SPARKPLUG_NAMESPACE = 'spBv1.0';
 
 const signalTemplate = z.string().superRefine((t, ctx) => {
-  const stripped = t.replace(PLACEHOLDER_RE, 'x');
+  const stripped = t.replace(PLACEHOLDER_RE, 'x').replace(SPARKPLUG_PLACEHOLDER_RE, 'x');
   if (ANY_BRACE_RE.test(stripped)) {
     ctx.addIssue({
       code: 'custom',
       message:
-        'only the placeholders {topic[N]} (N counts topic levels from 0) and {key} (a JSON object key) are allowed',
+        'only the placeholders {topic[N]} (N counts topic levels from 0) and {key} (a JSON object key), or for payload: sparkplug_b {group}, {node}, {device} and {metric}, are allowed',
     });
   }
-  if (t.split('.').some((seg) => /[{}]/.test(seg) && !/^\{(topic\[\d+\]|key)\}$/.test(seg))) {
+  if (t.split('.').some((seg) => /[{}]/.test(seg) && !WHOLE_PLACEHOLDER_RE.test(seg))) {
     ctx.addIssue({
       code: 'custom',
       message:
@@ -109,20 +115,25 @@ export const mqttSubscriptionSchema = z
       })
       .describe('MQTT topic filter to subscribe to, e.g. "lyon/line2/+/telemetry".'),
     qos: z
-      .union([z.literal(0), z.literal(1)])
+      .union([z.literal(0), z.literal(1), z.literal(2)])
       .default(1)
       .describe(
-        'Subscription QoS: 1 (default; acknowledged only after the journal synced it) or 0 (may be lost).',
+        'Subscription QoS: 1 (default; PUBACK only after the journal synced the message), 2 (PUBREC only after the sync) or 0 (may be lost).',
       ),
     payload: z
-      .enum(['json', 'number', 'text'])
+      .enum(['json', 'number', 'text', 'sparkplug_b'])
       .default('json')
       .describe(
-        'Payload format: json (one value, an object of values, or an array of either), number, or text.',
+        'Payload format: json (one value, an object of values, or an array of either), number, text, or sparkplug_b (Sparkplug B protobuf; topic "spBv1.0/<group>/+/#").',
       ),
     signal: signalTemplate.describe(
-      'Signal name template: {topic[N]} is topic level N (from 0), {key} a JSON object key; each is lowercased and non [a-z0-9_] characters become "_". E.g. "lyon.line2.{topic[2]}.{key}".',
+      'Signal name template: {topic[N]} is topic level N (from 0), {key} a JSON object key; for sparkplug_b {group}, {node}, {device} ("_" for node metrics) and {metric}. Each is lowercased and non [a-z0-9_] characters ("/" and spaces included) become "_". E.g. "lyon.line2.{topic[2]}.{key}" or "{group}.{node}.{device}.{metric}".',
     ),
+    rebirth_interval: duration
+      .prefault('5s')
+      .describe(
+        'sparkplug_b: shortest time between two Rebirth requests (NCMD) to the same edge node, e.g. "5s".',
+      ),
     value_field: fieldRef
       .optional()
       .describe(
@@ -306,6 +317,17 @@ const mqttSourceObject = z
           path: ['subscriptions', i, 'signal'],
         });
       }
+      if (s.payload === 'sparkplug_b') {
+        sparkplugChecks(s, i, ctx);
+        return;
+      }
+      if (s.signal.match(SPARKPLUG_PLACEHOLDER_RE)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `{group}, {node}, {device} and {metric} need payload: sparkplug_b; a ${s.payload} payload names signals with {topic[N]} and {key}`,
+          path: ['subscriptions', i, 'signal'],
+        });
+      }
       if (
         s.payload !== 'json' &&
         (hasKey || s.value_field !== undefined || s.timestamp.field !== undefined)
@@ -329,6 +351,58 @@ const mqttSourceObject = z
       }
     });
   });
+
+type SubscriptionInput = z.output<typeof mqttSubscriptionSchema>;
+
+/** Topic and template rules of a sparkplug_b subscription: the Sparkplug namespace and its four placeholders. */
+function sparkplugChecks(s: SubscriptionInput, i: number, ctx: z.RefinementCtx): void {
+  const at = (key: string) => ['subscriptions', i, key];
+  const levels = s.topic.split('/');
+  const shapeOk =
+    levels[0] === SPARKPLUG_NAMESPACE &&
+    levels[1] !== undefined &&
+    levels[1] !== '#' &&
+    ((levels.length === 3 && levels[2] === '#') ||
+      (levels.length === 4 && levels[2] === '+' && levels[3] === '#'));
+  if (!shapeOk) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `a sparkplug_b subscription takes the topic "${SPARKPLUG_NAMESPACE}/<group>/+/#" (one group, e.g. "${SPARKPLUG_NAMESPACE}/lyon/+/#") or "${SPARKPLUG_NAMESPACE}/+/+/#" (every group)`,
+      path: at('topic'),
+    });
+  }
+  if (s.signal.match(PLACEHOLDER_RE)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'a sparkplug_b template names signals with {group}, {node}, {device} and {metric}, not {topic[N]} or {key}, e.g. "{group}.{node}.{device}.{metric}"',
+      path: at('signal'),
+    });
+  }
+  if (!s.signal.includes('{metric}')) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'a sparkplug_b template needs {metric}, or every metric of a node gets the same name, e.g. "{group}.{node}.{device}.{metric}"',
+      path: at('signal'),
+    });
+  }
+  const noFields: Array<[boolean, string]> = [
+    [s.value_field !== undefined, 'value_field'],
+    [s.timestamp.field !== undefined, 'timestamp'],
+    [s.ignore_fields.length > 0, 'ignore_fields'],
+    [s.attrs_from !== undefined, 'attrs_from'],
+  ];
+  for (const [set, key] of noFields) {
+    if (set) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `a sparkplug_b payload carries its own metric names and timestamps: remove ${key} (name signals with the template)`,
+        path: at(key),
+      });
+    }
+  }
+}
 
 /**
  * Old names still accepted for one release (check-config warns about each use). The top-level credentials moved

@@ -19,6 +19,7 @@ function subscriptionDefaults(s: MqttSubscriptionConfig): Omit<SignalSpec, 'name
     timestamp: _ts,
     attrs_from: _a,
     signals: _sig,
+    rebirth_interval: _r,
     ...defaults
   } = s;
   return defaults;

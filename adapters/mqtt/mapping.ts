@@ -3,7 +3,7 @@
 // entries {key, value, ts, attrs}; the subscription's signal template then names each entry from topic and key.
 import { isUtf8 } from 'node:buffer';
 import type { RawSample } from '../../src/model/records.js';
-import { type MqttSubscriptionConfig, PLACEHOLDER_RE } from './config.js';
+import { type MqttSubscriptionConfig, PLACEHOLDER_RE, SPARKPLUG_PLACEHOLDER_RE } from './config.js';
 
 /** Quarantine reasons of whole payloads; `unexpected_topic` is a message no subscription of the source matches. */
 export type RejectReason = 'unparseable' | 'too_large' | 'missing_field' | 'bad_type' | 'unexpected_topic';
@@ -61,7 +61,9 @@ function compileTemplate(template: string): TemplatePart[] {
 
 /** The template as a pattern for SignalDeclarations: every placeholder becomes `*` (one dotted segment). */
 export function templatePattern(template: string): string {
-  return template.replace(new RegExp(PLACEHOLDER_RE.source, 'g'), '*');
+  return template
+    .replace(new RegExp(PLACEHOLDER_RE.source, 'g'), '*')
+    .replace(new RegExp(SPARKPLUG_PLACEHOLDER_RE.source, 'g'), '*');
 }
 
 /** MQTT topic filter match: `+` one level, `#` the rest (and the parent); wildcards never match `$` topics. */
@@ -215,6 +217,13 @@ export class SubscriptionMapper {
       }
       case 'text':
         return this.#single(text, levels);
+      case 'sparkplug_b':
+        // Routed to SparkplugMapper (sparkplug.ts) by the adapter; never mapped here.
+        return {
+          ok: false,
+          reason: 'unparseable',
+          detail: 'a sparkplug_b payload needs the Sparkplug decoder',
+        };
       case 'json': {
         let v: unknown;
         try {

@@ -1,16 +1,19 @@
 // The `mqtt` source: subscribes with a persistent session, maps each message to samples (or a quarantine entry)
-// and sends the QoS 1 PUBACK only after the context reports them durable, in arrival order. While the journal
-// blocks, in-flight messages pile up to `max_in_flight`; then the client stops reading and the broker holds the rest.
+// and sends the QoS 1 PUBACK (QoS 2: the PUBREC) only after the context reports them durable, in arrival order.
+// While the journal blocks, in-flight messages pile up to `max_in_flight`; then the client stops reading and the
+// broker holds the rest. Sparkplug B subscriptions go through SparkplugMapper, which may ask for a Rebirth.
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { readPem } from '../../src/config/kit/tls.js';
 import { doubled } from '../../src/kit/backoff.js';
-import { ConfigError, PlantgateError } from '../../src/kit/errors.js';
+import { PlantgateError } from '../../src/kit/errors.js';
 import type { RawSample } from '../../src/model/records.js';
 import type { Adapter, AdapterContext, AdapterEnv, ComponentHealth, ComponentState } from '../kit/types.js';
 import { AckQueue, type InFlight } from './ack-queue.js';
+import { clientOptions } from './client-options.js';
 import type { ResolvedMqttSourceConfig } from './config.js';
 import { KeepaliveGuard } from './keepalive.js';
 import { type MapResult, rawText, SubscriptionMapper } from './mapping.js';
+import { type Reject, SparkplugMapper } from './sparkplug.js';
+import { SparkplugHost } from './sparkplug-host.js';
 
 /** Samples gathered from messages of the same tick are emitted together; a batch is cut at this size. */
 const MAX_BATCH_SAMPLES = 2000;
@@ -23,10 +26,24 @@ const ROUTE_CACHE = 1024;
  */
 const DEFER_ACK = Object.freeze(new Error('acknowledgement deferred until the message is durable'));
 
-/** MQTT.js internals the adapter relies on, pinned by the contract tests in mqtt.test.ts. */
+/**
+ * QoS 2: MQTT.js sends the PUBREC as soon as its customHandleAcks hook answers without an error, before the
+ * message is processed (mqtt 5.16 lib/handlers/publish.js). Answering with this error instead makes it move on
+ * without a PUBREC (it reports the error on the client's 'error' event, where the adapter ignores this one). The
+ * adapter sends the PUBREC itself once the message is durable; the PUBREL that follows finds nothing in MQTT.js'
+ * incoming store and is answered with a PUBCOMP by MQTT.js (lib/handlers/pubrel.js).
+ */
+const DEFER_PUBREC = Object.freeze(new Error('PUBREC deferred until the message is durable'));
+
+/** MQTT.js internals the adapter relies on, pinned by the contract tests in mqtt.test.ts (QoS 2: sparkplug.test.ts). */
 interface ClientInternals {
-  _writePacket(packet: { cmd: 'puback'; messageId: number; reasonCode?: number }, cb?: () => void): void;
+  _writePacket(
+    packet: { cmd: 'puback' | 'pubrec'; messageId: number; reasonCode?: number },
+    cb?: () => void,
+  ): void;
 }
+
+type Mapper = SubscriptionMapper | SparkplugMapper;
 
 /** Connack return/reason codes that mean "this broker does not speak the requested protocol version". */
 const UNSUPPORTED_PROTOCOL = new Set([1, 0x84]);
@@ -34,7 +51,9 @@ const UNSUPPORTED_PROTOCOL = new Set([1, 0x84]);
 export class MqttAdapter implements Adapter {
   readonly #cfg: ResolvedMqttSourceConfig;
   readonly #env: AdapterEnv;
-  readonly #mappers: SubscriptionMapper[];
+  readonly #mappers: Mapper[];
+  /** Rebirth requests and edge-node health of the sparkplug_b subscriptions. */
+  readonly #sp = new SparkplugHost();
   #ctx: AdapterContext | undefined;
   #client: MqttClient | undefined;
   /** Keeps the connection alive while reading is paused (see keepalive.ts). */
@@ -51,7 +70,7 @@ export class MqttAdapter implements Adapter {
   #flushScheduled = false;
   #pending = new Set<Promise<unknown>>();
   /** Topic levels and the subscription that takes them, by topic: a plant's topics recur in every message. */
-  readonly #routes = new Map<string, { levels: string[]; mapper: SubscriptionMapper | undefined }>();
+  readonly #routes = new Map<string, { levels: string[]; mapper: Mapper | undefined }>();
   #lastSampleAt: number | undefined;
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
@@ -71,7 +90,12 @@ export class MqttAdapter implements Adapter {
   constructor(cfg: ResolvedMqttSourceConfig, env: AdapterEnv) {
     this.#cfg = cfg;
     this.#env = env;
-    this.#mappers = cfg.subscriptions.map((s) => new SubscriptionMapper(s));
+    this.#mappers = cfg.subscriptions.map((s) => {
+      if (s.payload !== 'sparkplug_b') return new SubscriptionMapper(s);
+      const m = new SparkplugMapper(s, this.#sp.counters);
+      this.#sp.add(m);
+      return m;
+    });
     this.#protocol = cfg.protocol_version;
     this.#reconnectDelay = cfg.reconnect.initial;
     this.#queue = this.#newQueue();
@@ -83,10 +107,10 @@ export class MqttAdapter implements Adapter {
 
   #newQueue(): AckQueue {
     return new AckQueue(this.#cfg.max_in_flight, {
-      ack: (messageId, conn) => {
+      ack: (messageId, conn, cmd) => {
         const c = this.#client;
         if (!c?.connected || c.stream !== conn) return false;
-        (c as unknown as ClientInternals)._writePacket({ cmd: 'puback', messageId, reasonCode: 0 });
+        (c as unknown as ClientInternals)._writePacket({ cmd, messageId, reasonCode: 0 });
         return true;
       },
       burst: (phase) => {
@@ -113,64 +137,9 @@ export class MqttAdapter implements Adapter {
     this.#stopped = undefined;
     this.#needSubscribe = true;
     this.#queue = this.#newQueue();
-    const options = await this.#clientOptions();
+    const options = clientOptions(this.#cfg, this.clientId);
     this.#state = 'starting';
     this.#connect(options);
-  }
-
-  async #clientOptions(): Promise<IClientOptions> {
-    const cfg = this.#cfg;
-    const o: IClientOptions = {
-      clientId: this.clientId,
-      clean: cfg.clean_start,
-      keepalive: Math.round(cfg.keepalive / 1000),
-      connectTimeout: cfg.connect_timeout,
-      reconnectPeriod: cfg.reconnect.initial,
-      reconnectOnConnackError: true,
-      // Subscriptions are restored by the adapter itself, only when the broker lost the session.
-      resubscribe: false,
-      queueQoSZero: false,
-      rejectUnauthorized: true,
-    };
-    if (cfg.auth?.username !== undefined) o.username = cfg.auth.username;
-    const password = await this.#password();
-    if (password !== undefined) o.password = password;
-    if (cfg.tls) {
-      const read = (path: string, what: string) => {
-        try {
-          return readPem(path, `TLS ${what}`);
-        } catch (err) {
-          throw new ConfigError(`MQTT source "${cfg.id}": ${(err as Error).message}.`, { cause: err });
-        }
-      };
-      if (cfg.tls.ca_file) o.ca = read(cfg.tls.ca_file, 'CA');
-      if (cfg.tls.cert_file) o.cert = read(cfg.tls.cert_file, 'client certificate');
-      if (cfg.tls.key_file) o.key = read(cfg.tls.key_file, 'client key');
-      if (cfg.tls.servername) o.servername = cfg.tls.servername;
-    }
-    return o;
-  }
-
-  async #password(): Promise<string | undefined> {
-    const cfg = this.#cfg;
-    const auth = cfg.auth;
-    if (auth?.password !== undefined)
-      return typeof auth.password === 'string' ? auth.password : auth.password.reveal();
-    // The config loader resolves password_env/password_file (one rule for every component: an empty variable is
-    // refused, a final newline dropped, the file size capped). A reference without its value was never loaded.
-    const ref =
-      auth?.password_env !== undefined
-        ? 'auth.password_env'
-        : auth?.password_file !== undefined
-          ? 'auth.password_file'
-          : undefined;
-    if (ref !== undefined) {
-      throw new ConfigError(
-        `MQTT source "${cfg.id}": ${ref} was not resolved; the configuration must come through the config loader.`,
-        { code: 'CONFIG_SECRET_MISSING' },
-      );
-    }
-    return undefined;
   }
 
   #connect(base: IClientOptions): void {
@@ -190,6 +159,11 @@ export class MqttAdapter implements Adapter {
     this.#guard?.dispose();
     this.#guard = new KeepaliveGuard(client, cfg.keepalive, this.#counters);
     client.handleMessage = (packet, callback) => this.#onMessage(packet, callback);
+    // Read at every PUBLISH, so replacing it after construction works for MQTT 3.1.1 and 5 alike.
+    client.options.customHandleAcks = (_topic, _message, packet, done) => {
+      if (packet.qos !== 2) done(0);
+      else this.#onMessage(packet, () => done(DEFER_PUBREC));
+    };
     client.on('connect', (connack) => {
       this.#counters.connects += 1;
       this.#state = 'connected';
@@ -215,6 +189,7 @@ export class MqttAdapter implements Adapter {
       if (this.#state !== 'down') this.#state = 'reconnecting';
     });
     client.on('error', (err: Error & { code?: number | string }) => {
+      if (err === DEFER_PUBREC) return;
       this.#noteError(err.message);
       if (
         this.#protocol === 5 &&
@@ -248,10 +223,14 @@ export class MqttAdapter implements Adapter {
   }
 
   #subscribe(client: MqttClient): void {
-    const subs: Record<string, { qos: 0 | 1; rh?: number }> = {};
+    const subs: Record<string, { qos: 0 | 1 | 2; rh?: number; nl?: boolean }> = {};
     for (const s of this.#cfg.subscriptions) {
-      // rh 1: retained messages only for a new subscription, so a re-subscribe does not replay them.
-      subs[s.topic] = this.#protocol === 5 ? { qos: s.qos, rh: 1 } : { qos: s.qos };
+      // rh 1: retained messages only for a new subscription, so a re-subscribe does not replay them. nl: a
+      // Sparkplug subscription covers the group's NCMD topics, where our own Rebirth requests go.
+      subs[s.topic] =
+        this.#protocol === 5
+          ? { qos: s.qos, rh: 1, ...(s.payload === 'sparkplug_b' ? { nl: true } : {}) }
+          : { qos: s.qos };
     }
     client.subscribe(subs, (err, granted) => {
       const refused = (granted ?? [])
@@ -288,7 +267,11 @@ export class MqttAdapter implements Adapter {
     }
     this.#counters.messages += 1;
     if (packet.dup) this.#counters.redelivered += 1;
-    const entry = this.#queue.push(packet.qos > 0 ? packet.messageId : undefined, client.stream);
+    const entry = this.#queue.push(
+      packet.qos > 0 ? packet.messageId : undefined,
+      client.stream,
+      packet.qos === 2 ? 'pubrec' : 'puback',
+    );
     this.#process(ctx, packet, entry);
     if (this.#queue.full) {
       // Stop reading: TCP back-pressure (and receiveMaximum on MQTT 5) make the broker hold the rest.
@@ -316,6 +299,10 @@ export class MqttAdapter implements Adapter {
         this.#routes.set(topic, route);
       }
       const { levels, mapper } = route;
+      if (mapper instanceof SparkplugMapper) {
+        this.#processSparkplug(ctx, mapper, topic, levels, payload, entry);
+        return;
+      }
       result = mapper
         ? mapper.map(topic, levels, payload, this.#cfg.max_payload)
         : {
@@ -337,6 +324,51 @@ export class MqttAdapter implements Adapter {
     this.#counters.payloads_quarantined += 1;
     this.#track(
       ctx.reject(rawText(payload), result.reason, result.detail, topic).then(
+        () => this.#queue.settle(entry, true),
+        (err: unknown) => this.#emitFailed(err, [entry]),
+      ),
+    );
+  }
+
+  #processSparkplug(
+    ctx: AdapterContext,
+    mapper: SparkplugMapper,
+    topic: string,
+    levels: readonly string[],
+    payload: Uint8Array,
+    entry: InFlight,
+  ): void {
+    const out = mapper.map(topic, levels, payload, this.#cfg.max_payload, Date.now());
+    if (out.rebirth) {
+      const { group, node } = out.rebirth;
+      this.#sp.requestRebirth(this.#client, group, node, mapper.cfg.rebirth_interval, (m) =>
+        this.#noteError(m),
+      );
+    }
+    if (out.rejects.length === 0) {
+      if (out.samples.length > 0) this.#addToBatch(out.samples, entry);
+      // Nothing to keep (a command, a stale NDEATH, nulls without an earlier value): acknowledged at once.
+      else this.#queue.settle(entry, true);
+      return;
+    }
+    // Samples and quarantine entries of one message: the acknowledgement waits for both. Earlier messages'
+    // samples go first, so the journal keeps arrival order.
+    this.#flush();
+    this.#counters.payloads_quarantined += out.rejects.length;
+    // The topic goes into the detail too: the quarantine entry keeps the detail, not the address.
+    const writes: Array<Promise<unknown>> = out.rejects.map((r: Reject) =>
+      ctx.reject(r.raw, r.reason, `${r.detail} (topic ${topic})`, topic),
+    );
+    if (out.samples.length > 0) {
+      writes.push(
+        ctx.emit(out.samples).then(() => {
+          this.#counters.samples_emitted += out.samples.length;
+          this.#lastSampleAt = Date.now();
+        }),
+      );
+    }
+    this.#track(
+      Promise.all(writes).then(
         () => this.#queue.settle(entry, true),
         (err: unknown) => this.#emitFailed(err, [entry]),
       ),
@@ -430,7 +462,10 @@ export class MqttAdapter implements Adapter {
         in_flight: this.#queue.size,
       },
     };
-    if (this.#detail !== undefined) h.detail = this.#detail;
+    const details = this.#detail !== undefined ? [this.#detail] : [];
+    const nodes = this.#sp.active ? this.#sp.report(h) : undefined;
+    if (nodes !== undefined) details.push(nodes);
+    if (details.length > 0) h.detail = details.join('; ');
     if (this.#lastSampleAt !== undefined) h.last_sample_at = this.#lastSampleAt;
     if (this.#lastError !== undefined) h.last_error = this.#lastError;
     if (this.#lastErrorAt !== undefined) h.last_error_at = this.#lastErrorAt;

@@ -51,6 +51,7 @@ async function serve(dir: string): Promise<void> {
       journal: () => journal,
       replaySample: async () => ({ ok: false }),
       replayDeadLetter: async () => undefined,
+      trace: async () => undefined,
       reload: async () => ({ ok: true }),
     }),
     log: pino({ level: 'silent' }),

@@ -14,8 +14,9 @@ import { pino } from 'pino';
 import { Pool } from 'undici';
 import { Forwarder } from '../../src/forward/forwarder.js';
 import { httpSinkSchema } from '../../src/forward/http/config.js';
-import { buildBatchBody, HttpSink, type HttpSinkSettings, sfString } from '../../src/forward/http/sink.js';
+import { HttpSink, type HttpSinkSettings, sfString } from '../../src/forward/http/sink.js';
 import type { Batch } from '../../src/forward/kit/types.js';
+import { buildBatchBody } from '../../src/forward/kit/wire.js';
 import { sinkSelector } from '../../src/forward/select.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
 import { isoUtc, type Reading, readingId } from '../../src/model/records.js';
@@ -47,7 +48,7 @@ const TARGET_RECORDS_PER_S = 300_000;
  * a 21-character header, then the record's JSON; iterators fetch up to 1 MiB per native step). Not imported: the
  * journal keeps them private; readRawBaseline() checks them against journal.read() before it measures.
  */
-const RAW = { gt: 'j!', lt: 'j"', headerLen: 21, seqAt: 2, highWaterMarkBytes: 1024 * 1024 } as const;
+export const RAW = { gt: 'j!', lt: 'j"', headerLen: 21, seqAt: 2, highWaterMarkBytes: 1024 * 1024 } as const;
 
 /** A ~200 B reading (JSON), content-derived id, spread over 20 signals. */
 function reading(n: number): Reading {
@@ -111,7 +112,7 @@ function cpuPerRecord(u: NodeJS.CpuUsage, n: number): string {
   return ((u.user + u.system) / n).toFixed(2);
 }
 
-async function fillJournal(journal: LevelJournal, n: number): Promise<void> {
+export async function fillJournal(journal: LevelJournal, n: number): Promise<void> {
   const chunk = 1000;
   // A few appends in flight so group commit batches them, as concurrent sources would.
   let next = 0;
@@ -128,7 +129,7 @@ async function fillJournal(journal: LevelJournal, n: number): Promise<void> {
 }
 
 /** The first `n` stored JSON texts in seq order, straight from LevelDB (the journal must be closed). */
-async function rawFirst(dir: string, n: number): Promise<string[]> {
+export async function rawFirst(dir: string, n: number): Promise<string[]> {
   const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
   await db.open();
   try {

@@ -1,6 +1,6 @@
 // `npm run bench`: runs every benchmark in one process, one after the other (the machine is shared and noisy,
 // so each figure is printed next to a raw baseline measured in the same run, as a ratio).
-// Usage: node dist/edge-tests/bench/run.js [--quick] [journal forward mqtt stages modbus opcua]
+// Usage: node dist/edge-tests/bench/run.js [--quick] [journal forward mqtt stages modbus opcua nats]
 export interface BenchResult {
   name: string;
   value: number;
@@ -19,6 +19,7 @@ const SUITES: Array<{ id: string; module: string; fn: string }> = [
   { id: 'stages', module: './ingest-stages-bench.js', fn: 'runIngestStagesBench' },
   { id: 'modbus', module: './modbus-bench.js', fn: 'runModbusBench' },
   { id: 'opcua', module: './opcua-bench.js', fn: 'runOpcuaBench' },
+  { id: 'nats', module: './nats-bench.js', fn: 'runNatsBench' },
 ];
 
 function fmt(n: number | undefined): string {

@@ -2,6 +2,7 @@
 // the batch and request logs, the duplicate records kept to find out why they came again, and the counters
 // behind `stats()`. No HTTP here: the handler decides how to answer, this file remembers what happened.
 import type * as http from 'node:http';
+import { Reconciler, type Reconciliation } from './reconcile.js';
 import type { DuplicateRecord, PathStats, ReceivedBatch, ReceiverStats, RequestLogEntry } from './types.js';
 import type { WireBatch, WireRecord } from './wire.js';
 
@@ -11,6 +12,10 @@ export interface PathState {
   /** Record id -> the batch id that brought it first. */
   ids: Map<string, string>;
   records: WireRecord[];
+  /** Id -> the stored record (kept records only), for reconciliation. */
+  held: Map<string, WireRecord>;
+  /** The path's reconciliation of control.totals windows (kept records only). */
+  reconciler: Reconciler;
 }
 
 function emptyPathStats(): PathStats {
@@ -80,6 +85,28 @@ export class ReceivedData {
     return this.#batches.filter((b) => path === undefined || b.path === path);
   }
 
+  /** The reconciliation of every control.totals window received, in arrival order (kept records only). */
+  reconciliations(path?: string): Reconciliation[] {
+    const paths = path !== undefined ? [this.#paths.get(path)] : [...this.#paths.values()];
+    return paths.flatMap((p) => p?.reconciler.results() ?? []);
+  }
+
+  /**
+   * Forgets one stored record without a trace, as a lossy central store would (for reconciliation tests).
+   * Returns whether the record was held.
+   */
+  loseRecord(id: string, path?: string): boolean {
+    for (const [name, p] of this.#paths) {
+      if (path !== undefined && name !== path) continue;
+      if (!p.held.delete(id)) continue;
+      p.ids.delete(id);
+      const i = p.records.findIndex((r) => r.id === id);
+      if (i >= 0) p.records.splice(i, 1);
+      return true;
+    }
+    return false;
+  }
+
   duplicates(path?: string): DuplicateRecord[] {
     return this.#duplicates.filter((d) => path === undefined || d.path === path);
   }
@@ -117,7 +144,14 @@ export class ReceivedData {
   path(name: string): PathState {
     let p = this.#paths.get(name);
     if (!p) {
-      p = { stats: emptyPathStats(), batchIds: new Set(), ids: new Map(), records: [] };
+      p = {
+        stats: emptyPathStats(),
+        batchIds: new Set(),
+        ids: new Map(),
+        records: [],
+        held: new Map(),
+        reconciler: new Reconciler(),
+      };
       this.#paths.set(name, p);
     }
     return p;
@@ -167,7 +201,14 @@ export class ReceivedData {
       }
       ps.ids.set(r.id, batch.batch_id);
       fresh += 1;
-      if (this.#keep) ps.records.push(r);
+      if (this.#keep) {
+        ps.records.push(r);
+        ps.held.set(r.id, r);
+      }
+    }
+    if (this.#keep) {
+      // Reconciled once the batch is stored: a window's totals come after every batch the window covers.
+      for (const t of ps.reconciler.accepted(batch)) ps.reconciler.reconcile(t, ps.held);
     }
     stats.records += fresh;
     ps.stats.records += fresh;

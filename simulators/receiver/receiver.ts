@@ -9,6 +9,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { FaultState } from './faults.js';
 import { ReceivedData } from './received.js';
+import type { Reconciliation } from './reconcile.js';
 import type {
   ActiveFaults,
   DuplicateRecord,
@@ -108,6 +109,14 @@ class ReceiverImpl implements Receiver {
 
   duplicates(path?: string): DuplicateRecord[] {
     return this.#data.duplicates(path);
+  }
+
+  reconciliations(path?: string): Reconciliation[] {
+    return this.#data.reconciliations(path);
+  }
+
+  loseRecord(id: string, path?: string): boolean {
+    return this.#data.loseRecord(id, path);
   }
 
   requests(path?: string): RequestLogEntry[] {
@@ -298,6 +307,9 @@ class ReceiverImpl implements Receiver {
     }
     if (route === 'GET /_recv/batches') {
       return this.#replyControl(res, 200, this.batches(url.searchParams.get('path') ?? undefined));
+    }
+    if (route === 'GET /_recv/reconciliation') {
+      return this.#replyControl(res, 200, this.reconciliations(url.searchParams.get('path') ?? undefined));
     }
     if (route === 'GET /_recv/duplicates') {
       return this.#replyControl(res, 200, this.duplicates(url.searchParams.get('path') ?? undefined));

@@ -2,6 +2,7 @@
 // keeps, and the Receiver handle tests drive it through. Kept apart from the HTTP handling so a reader of the
 // test-facing surface need not wade through request routing.
 import type * as http from 'node:http';
+import type { Reconciliation } from './reconcile.js';
 import type { WireRecord } from './wire.js';
 
 export interface ReceiverTlsOptions {
@@ -153,6 +154,10 @@ export interface Receiver {
   batches(path?: string): ReceivedBatch[];
   /** Records that arrived again under a new batch id, in order (the first 1,000), to find out why. */
   duplicates(path?: string): DuplicateRecord[];
+  /** Each control.totals window received, reconciled against the records held (docs/reconciliation.md). */
+  reconciliations(path?: string): Reconciliation[];
+  /** Forgets one stored record without a trace, as a lossy central store would; true when it was held. */
+  loseRecord(id: string, path?: string): boolean;
   /** Every batch request with its answer, in order (the last 10,000). */
   requests(path?: string): RequestLogEntry[];
   /** Headers of the last batch request on a path (for auth checks in tests; not exposed over HTTP). */

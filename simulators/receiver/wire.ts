@@ -1,5 +1,5 @@
-// The receiver's own copy of the northbound wire contract v1 (DESIGN.md). Duplicated on purpose: the simulator
-// imports nothing from src/, so a test against it checks the gateway against the contract, not against itself.
+// The receiver's own copy of the northbound wire contract v1 (docs/wire-contract.md). Duplicated on purpose: the
+// simulator imports nothing from src/, so a test against it checks the gateway against the contract, not itself.
 
 export const WIRE_SCHEMA = 'plantgate.batch.v1';
 

@@ -170,6 +170,22 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
       },
     )
     .command(
+      'trace <what>',
+      'Did this reach the ERP, and when? Where a record id, a journal seq or a batch id is (journal, dead letters) and, per sink, which batch carried it, when it was acknowledged, after how many attempts, with which trace id.',
+      (y) =>
+        withConfig(y)
+          .positional('what', {
+            type: 'string',
+            demandOption: true,
+            describe:
+              'A record id (32 hex digits), a journal seq (a number), or a batch id (<gateway>:<sink>:<first>-<last>, the Idempotency-Key the receiver got).',
+          })
+          .option('json', { type: 'boolean', default: false, describe: 'Print the answer as JSON.' }),
+      async (argv) => {
+        setExit(await ops(argv.config, 'trace', { query: String(argv.what), json: argv.json }));
+      },
+    )
+    .command(
       'dead-letters <action>',
       'List, replay (resend with the original batch id) or purge batches a sink rejected permanently.',
       (y) =>

@@ -48,8 +48,14 @@ export function localCommands(y: Yargs, kit: CommandKit): Yargs {
           .option('config', {
             alias: 'c',
             type: 'string',
-            demandOption: true,
-            describe: 'Path to the YAML file.',
+            describe: 'Path to the YAML file (required unless --diff).',
+          })
+          .option('diff', {
+            type: 'string',
+            array: true,
+            nargs: 2,
+            describe:
+              'Compare two files and say what the change does (signals, units, ranges, what each sink receives), each line marked affects data, affects delivery or cosmetic: --diff OLD.yaml NEW.yaml.',
           })
           .option('plan', { type: 'string', describe: 'Also print the Modbus read plan of this source id.' })
           .option('secrets', {
@@ -64,6 +70,15 @@ export function localCommands(y: Yargs, kit: CommandKit): Yargs {
               'Read KEY=VALUE lines from this file into the environment first, as systemd EnvironmentFile= does (e.g. /etc/plantgate/plantgate.env).',
           }),
       async (argv) => {
+        if (argv.diff !== undefined) {
+          const [a, b] = argv.diff;
+          if (argv.diff.length !== 2 || a === undefined || b === undefined)
+            return usage('check-config', '--diff takes two files: --diff OLD.yaml NEW.yaml');
+          const { diffCommand } = await import('../config/history-commands.js');
+          return setExit(await diffCommand({}, a, b, false));
+        }
+        if (argv.config === undefined)
+          return usage('check-config', 'name the file with -c FILE (or compare two with --diff OLD NEW)');
         const { checkConfigCommand } = await import('../config/commands.js');
         setExit(
           await checkConfigCommand(argv.config, {
@@ -74,6 +89,11 @@ export function localCommands(y: Yargs, kit: CommandKit): Yargs {
           }),
         );
       },
+    )
+    .command(
+      'config <action>',
+      'The history of applied configurations: history, show <hash>, diff <a> <b>.',
+      (y) => configCommands(y, kit),
     )
     .command(
       'schema',
@@ -109,4 +129,55 @@ export function localCommands(y: Yargs, kit: CommandKit): Yargs {
         setExit(await mod.runStandalone(argv as Argv));
       },
     );
+}
+
+/** `plantgate config history|show|diff`: read the state directory's history; no daemon needed. */
+function configCommands(y: Yargs, kit: CommandKit): Yargs {
+  const { setExit } = kit;
+  const target = (y: Yargs) =>
+    y
+      .option('config', {
+        alias: 'c',
+        type: 'string',
+        default: '/etc/plantgate/plant.yaml',
+        describe: 'The plant configuration whose storage.dir holds the history.',
+      })
+      .option('state-dir', { type: 'string', describe: 'The state directory itself (instead of -c).' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print JSON.' });
+  const t = (argv: Argv) => ({
+    config: argv.config as string | undefined,
+    stateDir: argv['state-dir'] as string | undefined,
+  });
+  return y
+    .command(
+      'history',
+      'List the applied configurations, newest first: hash, time, start or reload, file, owner, mtime, approver.',
+      target,
+      async (argv) => {
+        const { historyCommand } = await import('../config/history-commands.js');
+        setExit(await historyCommand(t(argv), argv.json));
+      },
+    )
+    .command(
+      'show <hash>',
+      'Print one applied configuration (effective, secrets as references) by a prefix of its hash.',
+      (y) => target(y).positional('hash', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const { showCommand } = await import('../config/history-commands.js');
+        setExit(await showCommand(t(argv), argv.hash, argv.json));
+      },
+    )
+    .command(
+      'diff <a> <b>',
+      'What changes from a to b (each a file or a hash prefix from the history), in plant terms.',
+      (y) =>
+        target(y)
+          .positional('a', { type: 'string', demandOption: true })
+          .positional('b', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const { diffCommand } = await import('../config/history-commands.js');
+        setExit(await diffCommand(t(argv), argv.a, argv.b, true));
+      },
+    )
+    .demandCommand(1, 'Name an action: history, show <hash> or diff <a> <b>.');
 }

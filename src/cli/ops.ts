@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { type TraceAnswer, traceLines } from '../forward/trace-lookup.js';
 import { AdminClientError, type AdminTarget, adminCall, adminExport } from '../health/admin-client.js';
 import type { StatusDocument } from '../health/status-document.js';
 import { printable } from './printable.js';
@@ -70,6 +71,15 @@ export function formatStatus(s: StatusDocument): string {
     `plantgate ${p(s.version)} on ${p(s.gateway.id)} (${p(s.gateway.site)}): ${s.status.toUpperCase()}, up ${s.uptime_s} s`,
   );
   for (const r of s.reasons) lines.push(`  ! ${p(r)}`);
+  const c = s.config;
+  if (c.fingerprint) {
+    const approved = c.approved_by
+      ? `, approved by ${p(c.approved_by.identity)} (${p(c.approved_by.key)})`
+      : '';
+    lines.push(
+      `Configuration ${c.fingerprint.slice(0, 19)} applied ${c.applied_at ?? '?'} (${c.applied_how ?? '?'})${approved}`,
+    );
+  }
   lines.push('');
   lines.push('Sources');
   for (const [id, src] of Object.entries(s.sources)) {
@@ -126,6 +136,8 @@ interface ListedLetter {
 
 export interface OpsArgs {
   json?: boolean;
+  /** trace: a record id, a seq or a batch id. */
+  query?: string;
   reason?: string;
   source?: string;
   ids?: number[];
@@ -159,6 +171,25 @@ export async function opsCommand(configFile: string, action: string, args: OpsAr
 
 async function run(target: AdminTarget, action: string, args: OpsArgs): Promise<number> {
   switch (action) {
+    case 'trace': {
+      const a = (await adminCall(
+        target,
+        'GET',
+        `/trace?${new URLSearchParams({ q: args.query ?? '' })}`,
+      )) as TraceAnswer;
+      out(
+        args.json
+          ? JSON.stringify(a, null, 2)
+          : traceLines(a)
+              .map((l) => p(l))
+              .join('\n'),
+      );
+      // Found somewhere (or at least one sink knows it): 0; nothing known anywhere: 1.
+      return a.record !== undefined ||
+        a.sinks.some((s) => s.state !== 'unknown' && s.state !== 'not_selected')
+        ? 0
+        : 1;
+    }
     case 'status': {
       const s = (await adminCall(target, 'GET', '/status')) as StatusDocument;
       out(args.json ? JSON.stringify(s, null, 2) : formatStatus(s));

@@ -8,6 +8,8 @@ import {
   eventSignalRefs,
   KNOWN_EVENT_RECORD_TYPES,
 } from '../events/config.js';
+import { rateLimitIssue } from '../forward/kit/config.js';
+import { sinkKindFor } from '../forward/registry.js';
 import { SpecRegistry } from '../pipeline/specs.js';
 import { DEFAULT_SIGNAL_NAMING } from './kit/primitives.js';
 import type { SignalDeclarations, SignalSpec } from './kit/signal.js';
@@ -73,6 +75,15 @@ export function crossCheck(input: CheckInput): {
     input.events.every((e) => e !== undefined),
     issues,
   );
+  input.sinks.forEach((sink, i) => {
+    if (!sink) return;
+    const issue = rateLimitIssue(sink);
+    if (issue) issues.push({ path: ['sinks', i, ...issue.path], message: issue.message });
+    if (input.gateway) {
+      for (const p of sinkKindFor(sink.type)?.check?.(sink, input.gateway) ?? [])
+        issues.push({ path: ['sinks', i, ...p.path], message: p.message });
+    }
+  });
   return { issues, signals, warnings };
 }
 

@@ -46,7 +46,11 @@ describe('checkConfigCommand', () => {
     const out = await captureOutput(() => checkConfigCommand(file, {}));
     expect(out.value).toBe(0);
     expect(out.stderr).toBe('');
-    expect(out.stdout).toBe(`${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks\n`);
+    const [summary, fingerprint] = out.stdout.split('\n');
+    expect(summary).toBe(`${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks`);
+    // The fingerprint of the effective configuration: the one /status shows and every batch carries.
+    expect(fingerprint).toMatch(/^fingerprint: sha256:[0-9a-f]{64}$/);
+    expect(out.stdout.split('\n')).toHaveLength(3);
   });
 
   it('prints every problem on its own line on stderr and returns 78', async () => {
@@ -89,7 +93,7 @@ describe('checkConfigCommand', () => {
       const file = await scratch.write('plan.yaml', VALID);
       const out = await captureOutput(() => checkConfigCommand(file, { plan: 'gen-2' }));
       expect(out.value).toBe(0);
-      expect(out.stdout.split('\n').slice(1)).toEqual(['plan of gen-2: 1 signals', '']);
+      expect(out.stdout.split('\n').slice(2)).toEqual(['plan of gen-2: 1 signals', '']);
     });
 
     it('is a usage error (2) for an unknown source or a source type without a plan', async () => {
@@ -120,8 +124,14 @@ describe('check-config on a workstation and as the service (issues 11.25, 18.8, 
     const out = await captureOutput(() => checkConfigCommand(file, { noSecrets: true }));
     expect(out.value).toBe(0);
     expect(out.stdout).toBe(
-      `${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks; secrets not checked (--no-secrets): 1 reference (env:PG_TEST_CENTRAL_TOKEN)\n`,
+      `${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks; secrets not checked (--no-secrets): 1 reference (env:PG_TEST_CENTRAL_TOKEN)\n${out.stdout.split('\n')[1]}\n`,
     );
+    // Secrets enter the fingerprint as references: the same with or without --no-secrets.
+    const envFile = await scratch.write('fp.env', 'PG_TEST_CENTRAL_TOKEN=s3cr3t-value\n');
+    const resolved = await captureOutput(() => checkConfigCommand(file, { envFile }));
+    expect(resolved.value).toBe(0);
+    expect(resolved.stdout.split('\n')[1]).toBe(out.stdout.split('\n')[1]);
+    expect(resolved.stdout).not.toContain('s3cr3t');
     const broken = await scratch.write(
       'broken.yaml',
       WITH_SECRET.replace('  timezone: UTC', '  timezone: Mars'),
@@ -158,7 +168,11 @@ describe('check-config on a workstation and as the service (issues 11.25, 18.8, 
     expect(out.stderr).toBe(
       `${file}:18:15 sources.1.signals.0.unit: warning: "F" is the farad (capacitance) in UCUM; for degrees Fahrenheit write "[degF]"\n`,
     );
-    expect(out.stdout).toBe(`${file}: OK: 2 sources (generator 2), 3 signals, 1 event, 2 sinks, 1 warning\n`);
+    expect(out.stdout).toMatch(
+      new RegExp(
+        `^${file}: OK: 2 sources \\(generator 2\\), 3 signals, 1 event, 2 sinks, 1 warning\nfingerprint: sha256:[0-9a-f]{64}\n$`,
+      ),
+    );
   });
 });
 

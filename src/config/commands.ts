@@ -1,5 +1,6 @@
 // The `check-config` and `schema` commands: a one-line summary or every problem as
 // FILE:LINE:COL key.path: message, with the exit codes systemd and CI rely on (0 valid, 78 invalid).
+import { approversFileOf, verifyApproval } from './approval.js';
 import { readEnvFile } from './env-file.js';
 import { buildJsonSchema, jsonSchemaText } from './json-schema.js';
 import { formatIssue, loadConfig } from './load.js';
@@ -59,6 +60,17 @@ export async function checkConfigCommand(file: string, opts: CheckConfigOptions 
     ? `; secrets not checked (--no-secrets): ${unchecked === 0 ? 'none referenced' : `${plural(unchecked, 'reference')} (${res.secretsNotChecked.join(', ')})`}`
     : '';
   process.stdout.write(`${file}: OK: ${parts.join(', ')}${secretsNote}\n`);
+  // The same fingerprint /status shows and every batch carries (Plantgate-Config) once the daemon runs this file.
+  process.stdout.write(`fingerprint: ${res.fingerprint}\n`);
+  // With the approval gate on, say whether the daemon would accept this file as signed now (never a failure here:
+  // the file is checked before it is signed).
+  const approvers = approversFileOf(config);
+  if (approvers !== undefined && res.source !== undefined) {
+    const approval = await verifyApproval(res.file, res.source, [approvers]);
+    if (approval.ok)
+      process.stdout.write(`approval: signed by ${approval.approval.identity} (${approval.approval.key})\n`);
+    else process.stderr.write(`${file}: warning: not approved yet: ${approval.message}\n`);
+  }
 
   if (opts.plan !== undefined) {
     const source = config.sources.find((s) => s.id === opts.plan);

@@ -74,6 +74,7 @@ describe('a valid config', () => {
       commit_interval: 0,
       quarantine: { max_bytes: 64 * 1024 ** 2, max_age: 30 * 86_400_000, when_full: 'drop_oldest' },
       dead_letters: { max_bytes: 256 * 1024 ** 2, when_full: 'drop_oldest' },
+      config_history: { keep: 50 },
     });
     expect(c.health).toEqual({
       listen: { host: '127.0.0.1', port: 9464 },
@@ -158,7 +159,7 @@ describe('broken configs: every problem at FILE:LINE:COL key.path with a sentenc
     expect(await problems(text)).toEqual(
       [
         'plant.yaml:4:3 gateway.time_zone: unknown key "time_zone"; did you mean "timezone"?',
-        'plant.yaml:6:3 storage.polling: unknown key "polling"; allowed keys here: dir, max_bytes, max_age, when_full, commit_interval, quarantine, dead_letters',
+        'plant.yaml:6:3 storage.polling: unknown key "polling"; allowed keys here: dir, max_bytes, max_age, when_full, commit_interval, quarantine, dead_letters, config_history',
         // The missing timezone is reported at the gateway mapping, its nearest existing parent.
         'plant.yaml:2:3 gateway.timezone: missing required key (IANA time zone of the site, e.g. "Europe/Paris"; sources that send local time are read in it)',
       ].sort(byPosition),

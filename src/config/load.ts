@@ -8,6 +8,7 @@ import { eventConfigSchema } from '../events/config.js';
 import { adminSocketProblem } from '../health/admin-server.js';
 import { type CheckInput, crossCheck, type Path, type SourceSignals } from './checks.js';
 import { isStackOverflow, lexicalDepthProblem, MAX_NESTING, valueDepthProblem } from './depth.js';
+import { configFingerprint } from './fingerprint.js';
 import { deprecatedKeyUses, deprecationWarning } from './kit/deprecated-keys.js';
 import { unitWarning } from './kit/units.js';
 import { configErrorMap, describeAt, KEY_MESSAGE_SEPARATOR, MISSING_KEY } from './messages.js';
@@ -51,6 +52,10 @@ export type LoadResult =
       warnings: ConfigIssue[];
       /** Secret references left unresolved because of `skipSecrets` (`env:NAME`, `file:/path`). */
       secretsNotChecked: string[];
+      /** `sha256:<hex>` of the effective configuration, secrets as references (./fingerprint.ts). */
+      fingerprint: string;
+      /** The bytes that were parsed, so an approval signature is checked against exactly these (loadConfig only). */
+      source?: Buffer;
     }
   | { ok: false; issues: ConfigIssue[]; warnings?: ConfigIssue[] };
 
@@ -70,9 +75,9 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -89,13 +94,14 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
     };
   }
   const absolute = resolve(file);
-  return parseConfig(text, {
+  const res = await parseConfig(bytes.toString('utf8'), {
     file,
     baseDir: dirname(absolute),
     absolutePath: absolute,
     env: opts.env,
     skipSecrets: opts.skipSecrets,
   });
+  return res.ok ? { ...res, source: bytes } : res;
 }
 
 export interface ParseOptions {
@@ -267,6 +273,7 @@ async function parse(text: string, opts: ParseOptions): Promise<LoadResult> {
     signals: checked.signals,
     warnings: sortIssues(warnings),
     secretsNotChecked,
+    fingerprint: configFingerprint(parsed.data),
   };
 }
 

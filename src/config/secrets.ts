@@ -144,6 +144,7 @@ const PATH_KEYS: ReadonlySet<string> = new Set([
   'ca_file',
   'cert_file',
   'key_file',
+  'approvers_file',
 ]);
 /** Certificate and key files: read by the component (TLS, OPC UA), checked here so a typo fails at load. */
 const PEM_FILE_RE = /^(ca|cert|key)_file$/;
@@ -204,6 +205,11 @@ export async function resolveReferences(
         obj[key] = absolutePath(value, ctx.baseDir);
         if (pem) {
           const problem = await fileProblem(obj[key] as string, inTls ? 'TLS file' : 'certificate file');
+          if (problem) issues.push({ path: [...path, key], message: problem });
+        }
+        // Without it no configuration can be approved, so the daemon could not start: a load error, not a surprise.
+        if (key === 'approvers_file') {
+          const problem = await fileProblem(obj[key] as string, 'approvers file');
           if (problem) issues.push({ path: [...path, key], message: problem });
         }
       }

@@ -34,6 +34,20 @@ export const gatewaySchema = z
       .describe(
         'How far in the future a source timestamp may be before the sample is quarantined (clock skew).',
       ),
+    require_approval: z
+      .object({
+        approvers_file: z
+          .string()
+          .min(1)
+          .describe(
+            'OpenSSH allowed-signers file (one "identity key-type key" line per approver), e.g. /etc/plantgate/approvers; relative paths start at the config file.',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Apply a configuration (at start or reload) only if <config>.sig, made with `ssh-keygen -Y sign -n plantgate-config`, verifies against a key in approvers_file; otherwise start exits 78 and a reload keeps the running configuration.',
+      ),
   })
   .strict()
   .describe('Identity of this gateway and site-wide rules.');
@@ -92,6 +106,21 @@ export const storageSchema = z
       .prefault({})
       .describe(
         'Bound of the dead letters (not counted in max_bytes): default 256MiB, no age limit, drop_oldest. The records of a dropped batch are counted dropped for its sink.',
+      ),
+    config_history: z
+      .object({
+        keep: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(50)
+          .describe('How many applied configurations to keep (default 50); the oldest are deleted.'),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'The history of applied configurations in <dir>/config-history (plantgate config history|show|diff).',
       ),
   })
   .strict()

@@ -1,5 +1,7 @@
 // Test helpers of the config tests: a scratch directory, configs written into it and loaded the way the
-// CLI loads them, and captured stdout/stderr of the commands.
+// CLI loads them, captured stdout/stderr of the commands, and OpenSSH keys and signatures for the approval gate.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,4 +58,27 @@ export async function captureOutput<T>(
     process.stdout.write = origOut;
     process.stderr.write = origErr;
   }
+}
+
+/** Whether ssh-keygen runs here (the approval gate's verifier); tests of the gate skip, saying so, without it. */
+export function hasSshKeygen(): boolean {
+  return spawnSync('ssh-keygen', ['-?'], { stdio: 'ignore' }).error === undefined;
+}
+
+/** An ed25519 key pair made by ssh-keygen in `dir`: `<dir>/<name>` and `<dir>/<name>.pub`. */
+export function makeSshKey(dir: string, name: string): { key: string; pub: string } {
+  const key = join(dir, name);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key]);
+  return { key, pub: readFileSync(`${key}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ') };
+}
+
+/** An allowed-signers file: one `identity key-type key` line per approver. */
+export function writeApprovers(file: string, approvers: Array<{ identity: string; pub: string }>): void {
+  writeFileSync(file, approvers.map((a) => `${a.identity} ${a.pub}\n`).join(''));
+}
+
+/** `ssh-keygen -Y sign -n plantgate-config -f KEY FILE`, replacing an older FILE.sig. */
+export function signConfig(file: string, key: string): void {
+  rmSync(`${file}.sig`, { force: true });
+  execFileSync('ssh-keygen', ['-Y', 'sign', '-n', 'plantgate-config', '-f', key, file], { stdio: 'ignore' });
 }

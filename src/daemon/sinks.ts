@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { PlantConfig } from '../config/schema.js';
 import {
   createForwarder,
+  type DeclaredSource,
   describeSink,
   type Forwarder,
   type ForwarderMetrics,
@@ -12,6 +13,7 @@ import {
 } from '../forward/index.js';
 import type { SinkFacts } from '../health/build-status.js';
 import type { Journal } from '../journal/types.js';
+import { adapterFor } from './sources.js';
 
 interface RunningSink {
   cfg: SinkConfigBase;
@@ -26,6 +28,12 @@ export interface RunningSinksOptions {
   /** Made once for the daemon's life: forwarders restarted by a reload reuse the same metric objects. */
   metrics: ForwarderMetrics;
   gateway: PlantConfig['gateway'];
+  /** The running configuration's fingerprint, read by sinks per request (Plantgate-Config). */
+  configFingerprint?: () => string | undefined;
+  /** The configured sources' declared signals, read when a sink announces them (Sparkplug births). */
+  declared?: () => readonly DeclaredSource[];
+  /** storage.dir: sinks keep their small state files there. */
+  stateDir?: string;
 }
 
 export class RunningSinks {
@@ -54,6 +62,9 @@ export class RunningSinks {
       site: this.#opts.gateway.site,
       log: this.#opts.log,
       metrics: this.#opts.metrics,
+      configFingerprint: this.#opts.configFingerprint,
+      declared: this.#opts.declared,
+      stateDir: this.#opts.stateDir,
     });
     await forwarder.start();
     this.#running.set(cfg.id, { cfg, target: describeSink(cfg), forwarder });
@@ -83,4 +94,20 @@ export class RunningSinks {
       health: s.forwarder.health(),
     }));
   }
+}
+
+/** Each configured source with the signals it declares by exact name (its adapter's declarations). */
+export function declaredSources(cfg: PlantConfig): DeclaredSource[] {
+  return cfg.sources.map((s) => ({
+    id: s.id,
+    signals: adapterFor(s.type)
+      .declarations(s)
+      .exact.map((x) => ({
+        name: x.name,
+        ...(x.value_type !== undefined ? { value_type: x.value_type } : {}),
+        ...((x.canonical_unit ?? x.unit) !== undefined
+          ? { unit: (x.canonical_unit ?? x.unit) as string }
+          : {}),
+      })),
+  }));
 }

@@ -117,11 +117,80 @@ export const qualityExceptionData = z
   .strict()
   .describe('A measurement stayed outside its specification limits for the configured number of samples.');
 
+const counts = (what: string) =>
+  z
+    .record(z.string(), z.number().int().nonnegative())
+    .describe(`Records delivered in the window by ${what}.`);
+
+export const controlTotalsData = z
+  .object({
+    version,
+    gateway: z.string().describe('Id of the gateway that sent the window.'),
+    sink: z.string().describe('Id of the sink whose deliveries the window counts (also the subject).'),
+    window_start: utc('Start of the window (inclusive), aligned to UTC'),
+    window_end: utc('End of the window (exclusive)'),
+    first_seq: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe('First journal seq the window covers: one after the previous window of this sink ended.'),
+    last_seq: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe(
+        'Last journal seq the window covers (first_seq - 1 when nothing was committed in it). The window holds the batches whose batch id range lies in first_seq..last_seq, less those a later window lists as replayed.',
+      ),
+    batches: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe('Batches delivered in the window (replayed ones included).'),
+    records: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe('Records delivered in the window, control records not counted.'),
+    by_kind: counts('kind (reading, event)'),
+    by_type: counts('event type ("reading" for readings)'),
+    by_source: counts('source id ("derived" for events)'),
+    digest: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .describe(
+        'Sum of the record ids (each 32 hex digits read as an unsigned 128-bit integer) modulo 2^128, as 32 hex digits: the same whatever the order.',
+      ),
+    replayed: z
+      .array(
+        z
+          .object({
+            batch_id: z
+              .string()
+              .describe('Id of a dead-lettered batch that was replayed and delivered in this window.'),
+            records: z.number().int().nonnegative().describe('Records of that batch counted here.'),
+          })
+          .strict(),
+      )
+      .describe(
+        'Dead letters replayed in this window (the first 1,000): they count here, not in the window of their seqs.',
+      ),
+    replayed_batches: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe('How many dead letters were replayed in the window, also beyond the listed ones.'),
+  })
+  .strict()
+  .describe(
+    'What one sink delivered in one window, for reconciliation: counts, the seq range and a digest of the record ids (docs/reconciliation.md).',
+  );
+
 export const EVENT_DATA_SCHEMAS = {
   'production.count': productionCountData,
   'machine.state': machineStateData,
   'machine.downtime': machineDowntimeData,
   'quality.exception': qualityExceptionData,
+  'control.totals': controlTotalsData,
 } as const;
 
 export type EventType = keyof typeof EVENT_DATA_SCHEMAS;
@@ -137,6 +206,7 @@ const IDENTITY: Record<EventType, string> = {
   'machine.state': 'subject and the time of the change',
   'machine.downtime': 'subject and downtime start',
   'quality.exception': 'subject and the time of the first evidence sample',
+  'control.totals': 'subject (the sink) and window start',
 };
 
 /** The full event record of one type, as it appears in a `plantgate.batch.v1` batch. */
@@ -151,7 +221,9 @@ export function eventRecordSchema(type: EventType) {
         ),
       kind: z.literal('event').describe('Record kind.'),
       type: z.literal(type).describe('Event type.'),
-      ts: utc("The event's own time (window start, change time, downtime start, first evidence)"),
+      ts: utc(
+        "The event's own time (window start, change time, downtime start, first evidence; a totals window's start)",
+      ),
       subject: z.string().describe('What the event is about, e.g. a machine such as "lyon.packer3".'),
       data: EVENT_DATA_SCHEMAS[type],
     })

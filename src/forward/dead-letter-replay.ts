@@ -4,8 +4,10 @@
 import type { Logger } from 'pino';
 import type { DeadLetter, Journal } from '../journal/types.js';
 import { linkedSignal } from './kit/abort.js';
+import { traceIdOf } from './kit/trace.js';
 import type { Batch, Sink, WriteOutcome } from './kit/types.js';
 import type { SinkHealthTracker } from './sink-health.js';
+import { type TotalsKeeper, tallyOf } from './totals.js';
 
 /** The backstop on one replay when the caller gives no signal; the sink's own request timeout comes first. */
 const REPLAY_DEADLINE_MS = 120_000;
@@ -18,6 +20,8 @@ export interface DeadLetterReplayDeps {
   health: SinkHealthTracker;
   /** Whether the forwarder runs the sink now; otherwise the sink is opened for this one request. */
   sinkRunning: boolean;
+  /** The sink's reconciliation totals, when on: a replayed batch counts in the window it is delivered in. */
+  totals?: TotalsKeeper | undefined;
 }
 
 /**
@@ -60,18 +64,36 @@ async function replay(
   const batchId = letter.batch_id;
   const entries = letter.records.map((record) => ({ record }));
   const batch: Batch = { batch_id: batchId, ...deadLetterSeqs(letter), entries };
+  await deps.totals?.ready();
   const outcome = await deps.sink.write(batch, signal);
   deps.health.replayAttempt(outcome);
   if (outcome.ok) {
-    await deps.journal.removeDeadLetter(batchId, 'delivered');
+    // Merged and written in the same commit as the removal (no await in between).
+    deps.totals?.closeIfDue();
+    await deps.journal.removeDeadLetter(batchId, 'delivered', {
+      state: deps.totals?.onReplayed(batchId, tallyOf(entries)),
+      receipts: [
+        {
+          batch_id: batchId,
+          sink: deps.sinkId,
+          ...deadLetterSeqs(letter),
+          records: letter.records.length,
+          attempts: 1,
+          outcome: 'replayed',
+          ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+          at: Date.now(),
+          trace_id: traceIdOf(batchId),
+        },
+      ],
+    });
     deps.health.replayDelivered(batchId, letter.records.length);
     deps.log.info(
-      { batch_id: batchId, records: letter.records.length },
+      { batch_id: batchId, trace_id: traceIdOf(batchId), records: letter.records.length },
       'A dead-lettered batch was replayed and delivered.',
     );
   } else {
     deps.log.warn(
-      { batch_id: batchId, error: outcome.error },
+      { batch_id: batchId, trace_id: traceIdOf(batchId), error: outcome.error },
       'Replaying a dead-lettered batch failed; it stays in dead letters.',
     );
   }

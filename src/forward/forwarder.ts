@@ -8,13 +8,15 @@
 // This file is the loop and the window; its rooms are batch-cutter.ts (which records form a batch),
 // retry-gate.ts (pacing while the receiver fails), sink-health.ts (what /status shows) and dead-letter-replay.ts.
 import type { Logger } from 'pino';
-import type { Journal } from '../journal/types.js';
+import type { Journal, Receipt } from '../journal/types.js';
 import { Backoff } from '../kit/backoff.js';
 import { PlantgateError } from '../kit/errors.js';
 import { sleep } from '../kit/sleep.js';
 import { BatchCutter, type Cut } from './batch-cutter.js';
 import { replayDeadLetter } from './dead-letter-replay.js';
+import { traceIdOf } from './kit/trace.js';
 import type { Sink, WriteOutcome } from './kit/types.js';
+import { RateLimiter } from './rate-limit.js';
 import { RetryGate } from './retry-gate.js';
 import {
   type Failure,
@@ -22,6 +24,7 @@ import {
   type ForwarderMetrics,
   SinkHealthTracker,
 } from './sink-health.js';
+import { type Tally, TotalsKeeper, tallyOf } from './totals.js';
 
 export type {
   ForwarderAlarm,
@@ -36,6 +39,12 @@ export interface ForwarderSinkConfig {
   batch: { max_records: number; max_bytes: number; max_wait: number };
   max_in_flight: number;
   retry: { initial: number; max: number; probe_interval?: number | undefined };
+  /** Token buckets every attempt passes (burst in ms, as the config parses durations). */
+  rate_limit?:
+    | { records_per_s?: number | undefined; requests_per_s?: number | undefined; burst: number }
+    | undefined;
+  /** Reconciliation totals per window (ms): see totals.ts. */
+  totals?: { window: number } | undefined;
 }
 
 export interface ForwarderOptions {
@@ -63,6 +72,11 @@ interface Slot extends Cut {
   state: 'sending' | 'waiting' | 'acked' | 'dead' | 'aborted';
   outcome?: WriteOutcome;
   done?: Promise<void>;
+  /** The acknowledged batch's counts and id digest, kept for the totals after its records are let go. */
+  tally?: Tally;
+  /** Attempts made, and when the receiver answered the last one: for the delivery receipt. */
+  attempts?: number;
+  answeredAt?: number;
 }
 
 function errText(err: unknown): string {
@@ -79,6 +93,9 @@ export class Forwarder {
   readonly #cutter: BatchCutter;
   readonly #gate: RetryGate;
   readonly #health: SinkHealthTracker;
+  readonly #limiter: RateLimiter | undefined;
+  readonly #totals: TotalsKeeper | undefined;
+  #totalsTimer: NodeJS.Timeout | undefined;
 
   #started = false;
   /** Aborted when cutting must stop (graceful stop begins). */
@@ -115,6 +132,18 @@ export class Forwarder {
       limits: opts.sinkConfig.batch,
     });
     this.#gate = new RetryGate(opts.sinkConfig.retry, opts.random);
+    const rl = opts.sinkConfig.rate_limit;
+    this.#limiter = rl ? new RateLimiter({ ...rl, burst: rl.burst / 1000 }) : undefined;
+    const totals = opts.sinkConfig.totals;
+    this.#totals = totals
+      ? new TotalsKeeper({
+          sinkId: opts.sinkConfig.id,
+          gatewayId: opts.gatewayId,
+          windowMs: totals.window,
+          journal: opts.journal,
+          log: opts.log,
+        })
+      : undefined;
     this.#health = new SinkHealthTracker({
       sinkId: opts.sinkConfig.id,
       log: opts.log,
@@ -134,7 +163,9 @@ export class Forwarder {
     if (this.#started) return;
     await this.#sink.start();
     const { cursor, resend } = await this.#cutter.restore();
+    await this.#totals?.restore(cursor);
     this.#started = true;
+    this.#scheduleTotals();
     this.#cutAbort = new AbortController();
     this.#sendAbort = new AbortController();
     this.#health.started();
@@ -162,6 +193,10 @@ export class Forwarder {
     this.#started = false;
     this.#cutAbort.abort();
     this.#slotFreed?.();
+    // Batches waiting for rate-limit tokens were never sent: they give up now and are resent after the start.
+    this.#limiter?.close(new PlantgateError('ABORTED', 'The forwarder is stopping.'));
+    if (this.#totalsTimer) clearTimeout(this.#totalsTimer);
+    this.#totalsTimer = undefined;
     await this.#loop;
     const settled = Promise.all(this.#slots.map((s) => s.done)).then(() => this.#commitChain);
     let timer: NodeJS.Timeout | undefined;
@@ -187,6 +222,7 @@ export class Forwarder {
     this.#health.stopping();
     // Whatever was not committed is resent from the journal cursor (and the saved ranges) after the next start.
     this.#slots = [];
+    await this.#totals?.settle();
     await this.#sink.stop();
     this.#health.stopped();
     this.#log.info({ cursor: this.#journal.cursor(this.#cfg.id) }, 'Forwarding stopped.');
@@ -197,6 +233,7 @@ export class Forwarder {
       ledger: this.#journal.stats().sinks[this.#cfg.id],
       next: this.#cutter.next,
       batchesInFlight: this.#slots.filter((s) => s.state === 'sending' || s.state === 'waiting').length,
+      rateLimit: this.#limiter?.snapshot(),
     });
   }
 
@@ -213,8 +250,40 @@ export class Forwarder {
       log: this.#log,
       health: this.#health,
       sinkRunning: this.#started,
+      totals: this.#totals,
     };
     return replayDeadLetter(deps, batchId, signal);
+  }
+
+  /**
+   * Closes the totals window at its end even when nothing is delivered (an outage gives a window of zeros), on
+   * the commit chain so that it never interleaves with an ack's merge.
+   */
+  #scheduleTotals(): void {
+    const totals = this.#totals;
+    if (!totals || !this.#started) return;
+    const ms = Math.max(0, totals.windowEnd - Date.now()) + 5;
+    this.#totalsTimer = setTimeout(() => {
+      this.#commitChain = this.#commitChain.then(() => totals.closeIfDue());
+      this.#scheduleTotals();
+    }, ms);
+    this.#totalsTimer.unref();
+  }
+
+  #receipt(s: Slot, outcome: Receipt['outcome']): Receipt {
+    const status = s.outcome?.status;
+    return {
+      batch_id: s.batch.batch_id,
+      sink: this.#cfg.id,
+      first_seq: s.batch.first_seq,
+      last_seq: s.batch.last_seq,
+      records: s.count,
+      attempts: s.attempts ?? 0,
+      outcome,
+      ...(status !== undefined ? { status } : {}),
+      at: s.answeredAt ?? Date.now(),
+      trace_id: traceIdOf(s.batch.batch_id),
+    };
   }
 
   // ---- cutting ---------------------------------------------------------------------------------------------
@@ -295,7 +364,17 @@ export class Forwarder {
           }
           slot.state = 'sending';
         }
+        if (this.#limiter) {
+          try {
+            // Every attempt passes the limit, retries too: the receiver sees them all.
+            await this.#limiter.acquire(slot.count, signal);
+          } catch {
+            slot.state = 'aborted';
+            return;
+          }
+        }
         let outcome: WriteOutcome;
+        slot.attempts = (slot.attempts ?? 0) + 1;
         try {
           outcome = await this.#sink.write(slot.batch, signal);
         } catch (err) {
@@ -307,6 +386,7 @@ export class Forwarder {
           return;
         }
         slot.outcome = outcome;
+        slot.answeredAt = Date.now();
         if (outcome.ok) {
           slot.state = 'acked';
           this.#health.success(outcome.latency_ms);
@@ -325,8 +405,10 @@ export class Forwarder {
       }
     } finally {
       if (slot.state === 'acked') {
-        // Records are no longer needed once the receiver has them; only seq and count wait for the commit.
+        // Records are no longer needed once the receiver has them; only seq, count (and for the totals, their
+        // tally) wait for the commit.
         const b = slot.batch;
+        if (this.#totals) slot.tally = tallyOf(b.entries);
         slot.batch = { batch_id: b.batch_id, first_seq: b.first_seq, last_seq: b.last_seq, entries: [] };
       }
       // The slot keeps its place in the window until the commit: acknowledged batches past a failing lower one
@@ -381,7 +463,19 @@ export class Forwarder {
           records += s.count;
           last = s.batch.last_seq;
         }
-        await this.#journal.ack(this.#cfg.id, last, records);
+        // A commit after the window's end counts in the next window: the closing comes first.
+        this.#totals?.closeIfDue();
+        const tallies = this.#totals
+          ? this.#slots.slice(0, n).flatMap((s) => (s.tally ? [s.tally] : []))
+          : [];
+        const receipts = this.#slots
+          .slice(0, n)
+          .filter((s) => s.count > 0)
+          .map((s) => this.#receipt(s, 'delivered'));
+        await this.#journal.ack(this.#cfg.id, last, records, {
+          state: this.#totals?.onAck(last, tallies),
+          receipts,
+        });
         const done = this.#slots.splice(0, n);
         this.#health.delivered(done.filter((s) => s.count > 0).length, records);
         this.#slotFreed?.();
@@ -400,7 +494,9 @@ export class Forwarder {
             last_seq: head.batch.last_seq,
           },
           head.batch.last_seq,
+          { receipts: [this.#receipt(head, 'dead_lettered')] },
         );
+        this.#totals?.onDeadLetter(head.batch.last_seq);
         this.#slots.shift();
         this.#health.deadLettered(head.batch.batch_id, head.count, outcome, at);
         this.#slotFreed?.();

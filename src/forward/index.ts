@@ -6,15 +6,24 @@ import type { Journal } from '../journal/types.js';
 import { PlantgateError } from '../kit/errors.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
 import type { SinkConfigBase } from './kit/config.js';
-import type { SinkDefinition } from './kit/types.js';
+import type { DeclaredSource, SinkDefinition } from './kit/types.js';
 import { sinkKindFor } from './registry.js';
 
 export { Forwarder, type ForwarderHealth, type ForwarderMetrics, type ForwarderState } from './forwarder.js';
 export { type SinkConfigBase, type SinkSelectConfig, sinkCommonFields } from './kit/config.js';
-export type { Batch, Sink, SinkDefinition, SinkEnv, SinkHealth, WriteOutcome } from './kit/types.js';
+export type {
+  Batch,
+  DeclaredSource,
+  Sink,
+  SinkDefinition,
+  SinkEnv,
+  SinkHealth,
+  WriteOutcome,
+} from './kit/types.js';
 export { createForwarderMetrics } from './metrics.js';
 export { sinkKindFor, sinkKinds } from './registry.js';
 export { recordSelector, sinkSelector } from './select.js';
+export { type TraceAnswer, traceLines, traceQuery } from './trace-lookup.js';
 
 export interface CreateForwarderOptions {
   /** A sink section as the config loader parsed it (secrets resolved); its `type` picks the registry entry. */
@@ -25,6 +34,12 @@ export interface CreateForwarderOptions {
   /** The daemon's logger; the forwarder and its sink log through a child {component:'sink', kind, id}. */
   log: Logger;
   metrics?: ForwarderMetrics;
+  /** The running configuration's fingerprint, for sinks that send it (SinkEnv.configFingerprint). */
+  configFingerprint?: (() => string | undefined) | undefined;
+  /** The configured sources' declared signals (SinkEnv.declared). */
+  declared?: (() => readonly DeclaredSource[]) | undefined;
+  /** Directory for the sinks' small state files (SinkEnv.stateDir). */
+  stateDir?: string | undefined;
 }
 
 /** Where a configured sink sends, masked, as its kind describes it (for /status and the logs). */
@@ -39,7 +54,14 @@ export function describeSink(config: SinkConfigBase): string {
 export function createForwarder(opts: CreateForwarderOptions): Forwarder {
   const kind = kindOf(opts.config);
   const log = opts.log.child({ component: 'sink', kind: kind.type, id: opts.config.id });
-  const sink = kind.create(opts.config, { gatewayId: opts.gatewayId, site: opts.site, log });
+  const sink = kind.create(opts.config, {
+    gatewayId: opts.gatewayId,
+    site: opts.site,
+    log,
+    configFingerprint: opts.configFingerprint,
+    declared: opts.declared,
+    stateDir: opts.stateDir,
+  });
   return new Forwarder({
     journal: opts.journal,
     sink,

@@ -30,7 +30,14 @@ export function recordSelector(select: SinkSelectConfig | undefined): (record: C
   };
 }
 
-/** The journal's view of a sink: its id and which records it takes. */
+/**
+ * The journal's view of a sink: its id and which records it takes. A control record (`control.*`, e.g. a sink's
+ * reconciliation totals) goes to the sink it names as its subject and to no other, whatever `select` says.
+ */
 export function sinkSelector(config: { id: string; select?: SinkSelectConfig }): SinkSelector {
-  return { id: config.id, select: recordSelector(config.select) };
+  const data = recordSelector(config.select);
+  return {
+    id: config.id,
+    select: (r) => (r.kind === 'event' && r.type.startsWith('control.') ? r.subject === config.id : data(r)),
+  };
 }

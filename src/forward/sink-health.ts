@@ -4,7 +4,9 @@
 // Separate from the forwarder so that what an operator sees is decided in one place, apart from how batches move.
 import type { Logger } from 'pino';
 import type { JournalStats } from '../journal/types.js';
+import { traceIdOf } from './kit/trace.js';
 import type { SinkHealth, SinkState, WriteOutcome } from './kit/types.js';
+import type { RateLimitSnapshot } from './rate-limit.js';
 
 export type ForwarderState = SinkState;
 
@@ -49,6 +51,11 @@ export interface ForwarderHealth extends SinkHealth {
    * less than comes in (a slow receiver). Rates in records per second over `window_s`.
    */
   backlog_growth?: { records_per_s: number; accepted_per_s: number; window_s: number };
+  /**
+   * The sink's `rate_limit`, when set: its limits, how often it held an attempt back, and while it does
+   * (`limited`), the estimated time until the backlog is drained at the limit, net of what keeps coming in.
+   */
+  rate_limit?: RateLimitSnapshot & { limited: boolean; drain_eta_s?: number };
 }
 
 /** Hooks for metrics; `createForwarderMetrics` in metrics.ts builds them on a prom-client registry. */
@@ -73,6 +80,14 @@ const GROWTH_MIN_RATE = 1;
 const REJECTED_IN_A_ROW_FAILING = 3;
 /** At most one dead-letter error line per this interval; the others are counted into the next line. */
 const DEAD_LOG_INTERVAL_MS = 10_000;
+/** A sink counts as rate-limited for this long after an attempt last waited for tokens. */
+const RATE_LIMITED_FOR_MS = 2000;
+
+function fmtSeconds(s: number): string {
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 360) / 10} h`;
+}
 
 export interface SinkHealthOptions {
   sinkId: string;
@@ -93,6 +108,8 @@ export interface DeliveryView {
   /** Seq after which the next batch is cut (the cursor when the ledger has none). */
   next: number;
   batchesInFlight: number;
+  /** The rate limiter's figures, when the sink has a rate_limit. */
+  rateLimit?: RateLimitSnapshot | undefined;
 }
 
 export class SinkHealthTracker {
@@ -225,12 +242,12 @@ export class SinkHealthTracker {
       this.#configProblem = { error: outcome.error, since: this.#lastErrorAt };
       this.#metrics?.alarm(this.#id, 'redirect');
       this.#log.error(
-        { batch_id: batchId, status: outcome.status, error: outcome.error },
+        { batch_id: batchId, trace_id: traceIdOf(batchId), status: outcome.status, error: outcome.error },
         'The receiver redirects batches elsewhere; redirects are not followed. Fix the sink url; batches wait in the journal meanwhile.',
       );
     } else if (this.#consecutiveFailures === 1) {
       this.#log.warn(
-        { batch_id: batchId, status: outcome.status, error: outcome.error },
+        { batch_id: batchId, trace_id: traceIdOf(batchId), status: outcome.status, error: outcome.error },
         'Sending a batch failed; retrying the oldest batch alone until the sink accepts it.',
       );
     } else if (this.#consecutiveFailures >= this.#failingAfter && !this.#wasFailing) {
@@ -284,6 +301,7 @@ export class SinkHealthTracker {
       this.#log.error(
         {
           batch_id: batchId,
+          trace_id: traceIdOf(batchId),
           records,
           status: outcome.status,
           error: outcome.error,
@@ -318,7 +336,9 @@ export class SinkHealthTracker {
 
   health(view: DeliveryView): ForwarderHealth {
     const { ledger } = view;
-    const state = this.#state();
+    const limit = this.#rateLimit(view.rateLimit, ledger?.queued ?? 0);
+    let state = this.#state();
+    if (state === 'connected' && limit?.limited) state = 'rate-limited';
     const h: ForwarderHealth = {
       state,
       detail: this.#detail(state),
@@ -350,7 +370,54 @@ export class SinkHealthTracker {
     if (this.#configProblem !== undefined) h.config_problem = { ...this.#configProblem };
     const growth = this.#growth();
     if (growth) h.backlog_growth = growth;
+    if (limit) h.rate_limit = limit;
+    if (state === 'rate-limited') h.detail = this.#limitedDetail(limit, h.backlog);
     return h;
+  }
+
+  /**
+   * Limited means an attempt waited for tokens within the last RATE_LIMITED_FOR_MS. The drain estimate divides
+   * the backlog by the limit less the rate records keep arriving at (from the growth samples: what was
+   * delivered plus what the backlog grew by), so a sink whose input alone exceeds its limit says so instead.
+   */
+  #rateLimit(
+    snap: RateLimitSnapshot | undefined,
+    backlog: number,
+  ): ForwarderHealth['rate_limit'] | undefined {
+    if (!snap) return undefined;
+    const now = Date.now();
+    const limited = snap.last_wait_at !== undefined && now - snap.last_wait_at <= RATE_LIMITED_FOR_MS;
+    const out: NonNullable<ForwarderHealth['rate_limit']> = { ...snap, limited };
+    if (limited && snap.records_per_s !== undefined && backlog > 0) {
+      const net = snap.records_per_s - this.#inputRate();
+      if (net > 0) out.drain_eta_s = Math.ceil(backlog / net);
+    }
+    return out;
+  }
+
+  /** Records per second coming in for this sink over the sampled window (0 before two samples exist). */
+  #inputRate(): number {
+    const s = this.#growthSamples;
+    if (s.length < 2) return 0;
+    const first = s[0] as (typeof s)[number];
+    const last = s[s.length - 1] as (typeof s)[number];
+    const seconds = (last.t - first.t) / 1000;
+    if (seconds <= 0) return 0;
+    return Math.max(0, (last.backlog - first.backlog + last.delivered - first.delivered) / seconds);
+  }
+
+  #limitedDetail(limit: ForwarderHealth['rate_limit'], backlog: number): string {
+    const parts: string[] = [];
+    if (limit?.records_per_s !== undefined) parts.push(`${limit.records_per_s} records/s`);
+    if (limit?.requests_per_s !== undefined) parts.push(`${limit.requests_per_s} requests/s`);
+    const pace = `rate-limited to ${parts.join(' and ')}`;
+    if (backlog === 0) return `${pace}; delivering`;
+    if (limit?.drain_eta_s !== undefined) {
+      return `${pace}; a backlog of ${backlog} records drains in about ${fmtSeconds(limit.drain_eta_s)}`;
+    }
+    return limit?.records_per_s !== undefined
+      ? `${pace}; records arrive at least as fast as the limit lets them out, so the backlog of ${backlog} records does not shrink`
+      : `${pace}; a backlog of ${backlog} records`;
   }
 
   /** The current error becomes history (kept with its time and when it ended). */
@@ -390,6 +457,8 @@ export class SinkHealthTracker {
         return `the last attempt failed; retrying with backoff (${this.#lastError ?? 'unknown error'})`;
       case 'connected':
         return this.#lastAckAt === undefined ? 'nothing delivered yet' : 'delivering';
+      case 'rate-limited':
+        return 'rate-limited'; // health() words it with the limits and the drain estimate
     }
   }
 

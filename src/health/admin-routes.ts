@@ -31,6 +31,8 @@ export interface AdminApi {
     sample: RawSample,
   ): Promise<{ ok: boolean; reason?: string; detail?: string }>;
   replayDeadLetter(sinkId: string, batchId: string): Promise<unknown>;
+  /** Where a record, seq or batch is and what happened to it at each sink (src/forward/trace-lookup.ts). */
+  trace(query: string): Promise<unknown>;
   reload(): Promise<unknown>;
 }
 
@@ -357,6 +359,20 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
         }
         if (ids.length > 0) purged += await journal.removeQuarantine(ids, 'purged');
         res.json(200, { purged });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/trace',
+      handler: async (q, res) => {
+        const what = q.query.getAll('q');
+        if (what.length !== 1 || !/^[\x21-\x7e]{1,300}$/.test(what[0] as string)) {
+          return res.json(400, {
+            error: 'q: give exactly one record id, seq or batch id (printable, at most 300 characters)',
+            code: 'INVALID_ARGUMENT',
+          });
+        }
+        res.json(200, await api.trace(what[0] as string));
       },
     },
     {

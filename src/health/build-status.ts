@@ -43,6 +43,14 @@ export interface SinkHealthFacts {
   };
   config_problem?: { error: string };
   backlog_growth?: { records_per_s: number; accepted_per_s: number; window_s: number };
+  rate_limit?: {
+    records_per_s?: number;
+    requests_per_s?: number;
+    burst_s: number;
+    waited: number;
+    limited: boolean;
+    drain_eta_s?: number;
+  };
   latency_ms_ewma?: number;
   batches_in_flight: number;
 }
@@ -65,6 +73,15 @@ export interface DaemonFacts {
   startedAt: number;
   configFile: string;
   loadedAt: number;
+  /** The configuration running now: fingerprint, how and when applied, its approval (src/daemon/config-governance.ts). */
+  applied?:
+    | {
+        fingerprint: string;
+        how: 'start' | 'reload';
+        at: number;
+        approval?: { identity: string; key: string };
+      }
+    | undefined;
   reloads: number;
   reloadError?: string;
   restartPending?: string;
@@ -163,6 +180,17 @@ function sinkStatus(k: SinkFacts, journal: JournalStats, now: number): SinkStatu
   }
   if (h.config_problem) doc.config_problem = h.config_problem.error;
   if (h.backlog_growth) doc.backlog_growth = h.backlog_growth;
+  if (h.rate_limit) {
+    const r = h.rate_limit;
+    doc.rate_limit = {
+      ...(r.records_per_s !== undefined ? { records_per_s: r.records_per_s } : {}),
+      ...(r.requests_per_s !== undefined ? { requests_per_s: r.requests_per_s } : {}),
+      burst_s: r.burst_s,
+      limited: r.limited,
+      waited: r.waited,
+      ...(r.drain_eta_s !== undefined ? { drain_eta_s: r.drain_eta_s } : {}),
+    };
+  }
   if (h.latency_ms_ewma !== undefined) doc.latency_ms = Math.round(h.latency_ms_ewma * 10) / 10;
   doc.in_flight = h.batches_in_flight;
   return doc;
@@ -186,6 +214,8 @@ function sinkSnapshot(k: SinkFacts, journal: JournalStats): SinkSnapshot {
       acceptedPerS: h.backlog_growth.accepted_per_s,
     };
   }
+  if (h.rate_limit?.limited && h.rate_limit.records_per_s !== undefined)
+    snap.limitedTo = h.rate_limit.records_per_s;
   const oldest = journal.sinks[k.id]?.oldest_unacked_at;
   if (oldest !== undefined) snap.oldestUnackedAt = oldest;
   return snap;
@@ -279,6 +309,12 @@ export function buildStatus(input: StatusInput): StatusDocument {
   if (st.damaged) doc.journal.damaged = st.damaged;
   if (d.reloadError) doc.config.reload_error = d.reloadError;
   if (d.restartPending) doc.config.restart_pending = d.restartPending;
+  if (d.applied) {
+    doc.config.fingerprint = d.applied.fingerprint;
+    doc.config.applied_at = iso(d.applied.at);
+    doc.config.applied_how = d.applied.how;
+    if (d.applied.approval) doc.config.approved_by = d.applied.approval;
+  }
   const ev = input.eventStats;
   if (ev) {
     doc.events = {

@@ -54,6 +54,18 @@ export interface SinkStatus {
   config_problem?: string;
   /** The backlog grew steadily over the last minute while the sink delivered (a slow receiver). */
   backlog_growth?: { records_per_s: number; accepted_per_s: number; window_s: number };
+  /**
+   * The sink's rate_limit: its limits, how many attempts waited for tokens, whether it holds batches back now
+   * (`limited`, state `rate-limited`) and then the estimated seconds until the backlog is drained.
+   */
+  rate_limit?: {
+    records_per_s?: number;
+    requests_per_s?: number;
+    burst_s: number;
+    limited: boolean;
+    waited: number;
+    drain_eta_s?: number;
+  };
   latency_ms?: number;
   in_flight?: number;
   ledger: {
@@ -82,6 +94,13 @@ export interface StatusDocument {
     /** A reload was applied except for sections that take effect only after a restart (gateway, storage). */
     restart_pending?: string;
     reloads: number;
+    /** `sha256:<hex>` of the running configuration (secrets as references); sent as `Plantgate-Config`. */
+    fingerprint?: string;
+    /** When and how (start or reload) the running configuration was applied. */
+    applied_at?: string;
+    applied_how?: 'start' | 'reload';
+    /** The approver whose signature let it in, when gateway.require_approval is set. */
+    approved_by?: { identity: string; key: string };
   };
   sources: Record<string, SourceStatus>;
   sinks: Record<string, SinkStatus>;

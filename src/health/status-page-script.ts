@@ -13,7 +13,8 @@ export const PAGE_JS = String.raw`'use strict';
   function txt(el, s) { el.textContent = s == null ? '' : String(s); return el; }
   function el(tag, s, cls) { var e = document.createElement(tag); txt(e, s); if (cls) e.className = cls; return e; }
   function stateClass(s) {
-    if (s === 'ok' || s === 'connected') return 'ok';
+    // A rate-limited sink delivers at the pace it was given: shown as ok, its state says why it is slow.
+    if (s === 'ok' || s === 'connected' || s === 'rate-limited') return 'ok';
     if (s === 'failing' || s === 'down') return 'failing';
     if (s == null || s === 'stopped') return 'unknown';
     return 'degraded';
@@ -52,7 +53,10 @@ export const PAGE_JS = String.raw`'use strict';
   }
   function eta(sink, rate) {
     if (!sink.backlog) return '—';
-    if (sink.state !== 'connected' || !rate || rate <= 0) return 'not draining';
+    if (sink.state === 'rate-limited' && sink.rate_limit && sink.rate_limit.drain_eta_s != null) {
+      return dur(sink.rate_limit.drain_eta_s) + ' (rate-limited)';
+    }
+    if ((sink.state !== 'connected' && sink.state !== 'rate-limited') || !rate || rate <= 0) return 'not draining';
     return dur(sink.backlog / rate);
   }
   function row(cells) {

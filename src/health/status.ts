@@ -22,6 +22,8 @@ export interface SinkSnapshot {
   oldestUnackedAt?: number;
   /** Set by the forwarder when the backlog grew steadily over the last minute while it was delivering. */
   backlogGrowth?: { recordsPerS: number; acceptedPerS: number };
+  /** While the sink's rate limit holds batches back: its records per second. */
+  limitedTo?: number;
 }
 
 export interface StatusRules {
@@ -128,7 +130,9 @@ export function judge(
     // A slow receiver: delivering, so no error and (for a while) no old record, yet falling behind for good.
     if (k.backlogGrowth) {
       degraded.push(
-        `sink ${k.id}: backlog growing by ${k.backlogGrowth.recordsPerS} records/s; the receiver accepts ${k.backlogGrowth.acceptedPerS}/s`,
+        k.limitedTo !== undefined
+          ? `sink ${k.id}: backlog growing by ${k.backlogGrowth.recordsPerS} records/s; its rate_limit lets ${k.limitedTo} records/s through`
+          : `sink ${k.id}: backlog growing by ${k.backlogGrowth.recordsPerS} records/s; the receiver accepts ${k.backlogGrowth.acceptedPerS}/s`,
       );
     }
     if (ledger && ledger.dead_lettered > 0) {

@@ -11,6 +11,7 @@ import { applySinkChange, deletionPass, dropPass, moveCursor } from './ledger.js
 import { noteIteratorGarbage } from './native-garbage.js';
 import { addQuarantines, removeQuarantine } from './quarantine.js';
 import type { PendingAppend, Request, Settle } from './queue.js';
+import { DEFAULT_RECEIPTS_PER_SINK, writeReceipts } from './receipts.js';
 import { installKeptEpisodes, keptAgePass } from './side-stores.js';
 import { errText } from './store-files.js';
 
@@ -88,6 +89,7 @@ async function commitOnce(core: JournalCore): Promise<void> {
   let taken: PendingAppend[] = [];
   let batch: ReturnType<Db['batch']> | undefined;
   const ackedSinks = new Set<string>();
+  const receiptBound = core.opts.receiptsPerSink ?? DEFAULT_RECEIPTS_PER_SINK;
 
   // A request the journal refuses (unknown sink, seq beyond the end) fails alone; a store error fails the commit.
   // Each step validates before it touches the draft, so a refused request leaves no trace.
@@ -107,6 +109,7 @@ async function commitOnce(core: JournalCore): Promise<void> {
       await step(a, async () => {
         await moveCursor(core, draft, a.sink, a.seq, 'delivered', a.delivered);
         ackedSinks.add(a.sink);
+        if (a.receipts) await writeReceipts(core, a.receipts, receiptBound, ops, onSuccess);
       });
     }
     const removedDl = new Set<string>();
@@ -114,10 +117,15 @@ async function commitOnce(core: JournalCore): Promise<void> {
       await step(d, async () => {
         await storeDeadLetter(core, draft, d, ops, removedDl);
         ackedSinks.add(d.letter.sink);
+        if (d.receipts) await writeReceipts(core, d.receipts, receiptBound, ops, onSuccess);
       });
     }
     for (const r of dlRemovals) {
-      await step(r, () => removeDeadLetter(core, draft, r.batchId, r.outcome, ops, removedDl));
+      await step(r, async () => {
+        const removed = await removeDeadLetter(core, draft, r.batchId, r.outcome, ops, removedDl);
+        if (removed && r.receipts) await writeReceipts(core, r.receipts, receiptBound, ops, onSuccess);
+        return removed;
+      });
     }
     const removedQ = new Set<number>();
     for (const r of qRemovals)

@@ -32,6 +32,8 @@ export interface LevelJournalOptions extends JournalOptions {
    * stay under 64 times this; 1 MiB halves that but costs a third of the sustained append rate (measured).
    */
   maxFileSize?: number;
+  /** Delivery receipts kept per sink (the oldest go first); default 10,000. */
+  receiptsPerSink?: number;
 }
 
 /** What one read returned: lets the ack that follows count delivered records without rescanning. */

@@ -17,16 +17,20 @@ import { openJournalStore } from './load.js';
 import { getQuarantine, listQuarantine, pageQuarantine } from './quarantine.js';
 import type { PendingAppend } from './queue.js';
 import { readSink, readTail } from './reader.js';
+import { latestReceipts, receiptForSeq } from './receipts.js';
 import { getState, keptAgeCheckDue, keptStats } from './side-stores.js';
 import { errText, holdPrivateUmask, releasePrivateUmask, removeOwner } from './store-files.js';
 import type {
+  CommitExtras,
   DeadLetter,
   Journal,
   JournalEntry,
   JournalStats,
   Page,
   QuarantineEntry,
+  Receipt,
   SinkSelector,
+  StateWrite,
 } from './types.js';
 
 export type { LevelJournalOptions } from './core.js';
@@ -224,11 +228,22 @@ export class LevelJournal implements Journal {
     });
   }
 
-  ack(sinkId: string, seq: number, delivered: number): Promise<void> {
+  ack(sinkId: string, seq: number, delivered: number, extras?: CommitExtras): Promise<void> {
     const c = this.#core;
     if (c.closed || !c.opened) return Promise.reject(c.closedError());
+    const staged = this.#stage(extras?.state);
+    if (staged) return staged;
+    const receipts = extras?.receipts;
     return new Promise((resolve, reject) =>
-      enqueue(c, { kind: 'ack', sink: sinkId, seq, delivered, resolve, reject }),
+      enqueue(c, {
+        kind: 'ack',
+        sink: sinkId,
+        seq,
+        delivered,
+        ...(receipts ? { receipts } : {}),
+        resolve,
+        reject,
+      }),
     );
   }
 
@@ -236,11 +251,14 @@ export class LevelJournal implements Journal {
     return this.#core.sink(sinkId).doc.cursor;
   }
 
-  deadLetter(letter: DeadLetter, lastSeq: number): Promise<void> {
+  deadLetter(letter: DeadLetter, lastSeq: number, extras?: CommitExtras): Promise<void> {
     const c = this.#core;
     if (c.closed || !c.opened) return Promise.reject(c.closedError());
+    const staged = this.#stage(extras?.state);
+    if (staged) return staged;
+    const receipts = extras?.receipts;
     return new Promise((resolve, reject) =>
-      enqueue(c, { kind: 'deadLetter', letter, lastSeq, resolve, reject }),
+      enqueue(c, { kind: 'deadLetter', letter, lastSeq, ...(receipts ? { receipts } : {}), resolve, reject }),
     );
   }
 
@@ -266,12 +284,29 @@ export class LevelJournal implements Journal {
     }
   }
 
-  removeDeadLetter(batchId: string, outcome: 'delivered' | 'purged'): Promise<DeadLetter | undefined> {
+  removeDeadLetter(
+    batchId: string,
+    outcome: 'delivered' | 'purged',
+    extras?: CommitExtras,
+  ): Promise<DeadLetter | undefined> {
     const c = this.#core;
     if (c.closed || !c.opened) return Promise.reject(c.closedError());
+    const staged = this.#stage(extras?.state);
+    if (staged) return staged;
+    const receipts = extras?.receipts;
     return new Promise((resolve, reject) =>
-      enqueue(c, { kind: 'dlRemoval', batchId, outcome, resolve, reject }),
+      enqueue(c, { kind: 'dlRemoval', batchId, outcome, ...(receipts ? { receipts } : {}), resolve, reject }),
     );
+  }
+
+  async receipts(sinkId: string, query: { seq: number } | { latest: number }): Promise<Receipt[]> {
+    const c = this.#core;
+    if (c.closed || !c.opened) throw c.closedError();
+    if ('seq' in query) {
+      const r = await receiptForSeq(c, sinkId, query.seq);
+      return r ? [r] : [];
+    }
+    return latestReceipts(c, sinkId, query.latest);
   }
 
   quarantine(entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>): Promise<void> {
@@ -320,6 +355,20 @@ export class LevelJournal implements Journal {
 
   getState<T>(key: string): Promise<T | undefined> {
     return getState<T>(this.#core, key);
+  }
+
+  /**
+   * Puts a state value into the commit the caller enqueues next, in the same tick: the commit loop takes the
+   * staged states and the queued requests together, so both are in one synced batch. A rejection when the value
+   * is not JSON; undefined when staged (or nothing to stage).
+   */
+  #stage(state: StateWrite | undefined): Promise<never> | undefined {
+    if (!state) return undefined;
+    const json = JSON.stringify(state.value);
+    if (json === undefined)
+      return Promise.reject(new PlantgateError('INTERNAL', `State "${state.key}" is not JSON.`));
+    this.#core.states.set(state.key, json);
+    return undefined;
   }
 
   putState(key: string, value: unknown): Promise<void> {

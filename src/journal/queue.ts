@@ -3,7 +3,7 @@
 // a commit takes them kind by kind in a fixed order (see commit.ts), and appends that do not fit stay queued
 // while the other kinds are taken, so per-kind lists spare a commit from sorting one mixed list each time.
 import type { CanonicalRecord } from '../model/records.js';
-import type { DeadLetter, QuarantineEntry, SinkSelector } from './types.js';
+import type { DeadLetter, QuarantineEntry, Receipt, SinkSelector } from './types.js';
 
 export interface Settle<T> {
   resolve: (v: T) => void;
@@ -21,9 +21,13 @@ interface Bodies {
     unwatch: (() => void) | undefined;
   };
   sinks: Settle<void> & { sinks: readonly SinkSelector[] };
-  ack: Settle<void> & { sink: string; seq: number; delivered: number };
-  deadLetter: Settle<void> & { letter: DeadLetter; lastSeq: number };
-  dlRemoval: Settle<DeadLetter | undefined> & { batchId: string; outcome: 'delivered' | 'purged' };
+  ack: Settle<void> & { sink: string; seq: number; delivered: number; receipts?: readonly Receipt[] };
+  deadLetter: Settle<void> & { letter: DeadLetter; lastSeq: number; receipts?: readonly Receipt[] };
+  dlRemoval: Settle<DeadLetter | undefined> & {
+    batchId: string;
+    outcome: 'delivered' | 'purged';
+    receipts?: readonly Receipt[];
+  };
   qRemoval: Settle<number> & { ids: readonly number[]; outcome: 'replayed' | 'purged' };
   quarantine: Settle<void> & { entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>> };
   /** A putState() waiting for the commit that writes the state (the values are coalesced per key elsewhere). */

@@ -47,6 +47,40 @@ export interface JournalOptions {
 }
 
 /** A sink's view of which records it takes. */
+/**
+ * A state value (getState/putState) written in the same synced commit as the request that carries it, so a
+ * sink's own bookkeeping (its reconciliation totals) never disagrees with its cursor after a crash.
+ */
+export interface StateWrite {
+  key: string;
+  value: unknown;
+}
+
+/** What happened to one batch of one sink, kept after its records left the journal. */
+export interface Receipt {
+  batch_id: string;
+  sink: string;
+  first_seq: number;
+  last_seq: number;
+  records: number;
+  /** Attempts it took (1 when the first one succeeded); for a replay, the replay's own. */
+  attempts: number;
+  /** `delivered`; `dead_lettered` (rejected for good); `replayed` (a dead letter delivered later). */
+  outcome: 'delivered' | 'dead_lettered' | 'replayed';
+  /** The receiver's answer code, when it has one (HTTP status). */
+  status?: number;
+  /** When it was acknowledged (or rejected), epoch ms. */
+  at: number;
+  /** The trace id its requests carried (W3C traceparent). */
+  trace_id?: string;
+}
+
+/** Written in the same synced commit as the request that carries them. */
+export interface CommitExtras {
+  state?: StateWrite | undefined;
+  receipts?: readonly Receipt[] | undefined;
+}
+
 export interface SinkSelector {
   id: string;
   select(record: CanonicalRecord): boolean;
@@ -201,12 +235,13 @@ export interface Journal {
    * Moves the sink's cursor to `seq` (records up to it delivered); persisted, synced; a regression is ignored.
    * `delivered` is the caller's count; the ledger counts the selected records still in the journal between the
    * old cursor and `seq` (a record dropped meanwhile stays counted as dropped), and a mismatch is logged.
+   * `extras` (a state value, delivery receipts) are written in the same synced commit as the cursor.
    */
-  ack(sinkId: string, seq: number, delivered: number): Promise<void>;
+  ack(sinkId: string, seq: number, delivered: number, extras?: CommitExtras): Promise<void>;
   cursor(sinkId: string): number;
 
-  /** Stores a batch the sink rejected permanently and moves the cursor past it. */
-  deadLetter(letter: DeadLetter, lastSeq: number): Promise<void>;
+  /** Stores a batch the sink rejected permanently and moves the cursor past it (with `extras` in that commit). */
+  deadLetter(letter: DeadLetter, lastSeq: number, extras?: CommitExtras): Promise<void>;
   listDeadLetters(sinkId?: string, limit?: number): Promise<DeadLetter[]>;
   /**
    * A page of dead letters in batch-id order (the store's key order; batch ids compare as text), optionally of one
@@ -218,7 +253,17 @@ export interface Journal {
   /** Every dead letter (of one sink), read page by page: an export never holds more than one page in memory. */
   exportDeadLetters(opts?: { sink?: string; pageSize?: number }): AsyncIterable<DeadLetter>;
   /** Removes a dead letter after it has been delivered by replay (counted delivered) or purged. */
-  removeDeadLetter(batchId: string, outcome: 'delivered' | 'purged'): Promise<DeadLetter | undefined>;
+  removeDeadLetter(
+    batchId: string,
+    outcome: 'delivered' | 'purged',
+    extras?: CommitExtras,
+  ): Promise<DeadLetter | undefined>;
+
+  /**
+   * Delivery receipts of one sink: the one whose batch holds `seq`, or the newest `latest` (newest first). Kept
+   * per sink up to a bound (the oldest go), written with the commit of what they record.
+   */
+  receipts(sinkId: string, query: { seq: number } | { latest: number }): Promise<Receipt[]>;
 
   /** Quarantines entries; resolves once synced. */
   quarantine(entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>): Promise<void>;

@@ -6,7 +6,7 @@ import { duration, urlHasNoCredentials } from '../../config/kit/primitives.js';
 import { clientCertFields, requireCertKeyPair } from '../../config/kit/tls.js';
 import { sinkCommonFields } from '../kit/config.js';
 
-const { id, select, batch, max_in_flight, retry } = sinkCommonFields;
+const { id, select, batch, max_in_flight, retry, rate_limit, totals } = sinkCommonFields;
 
 const httpUrl = z
   .string()
@@ -33,6 +33,8 @@ const RESERVED_HEADERS = new Set([
   'content-type',
   'content-length',
   'host',
+  'traceparent',
+  'plantgate-config',
 ]);
 
 export const httpSinkAuthSchema = z
@@ -141,6 +143,8 @@ export const httpSinkSchema = z
     retry: retry.describe(
       'How retryable failures (408, 429, 5xx, network errors, redirects) are retried: one probe at a time, backing off from initial up to probe_interval, honouring Retry-After up to max.',
     ),
+    rate_limit,
+    totals,
     auth: httpSinkAuthSchema
       .optional()
       .describe('Credentials, by reference only: environment variable or file, never the secret itself.'),

@@ -7,7 +7,14 @@ import { HttpSink } from './sink.js';
 export const http = defineSink<HttpSinkConfig>({
   type: 'http',
   schema: httpSinkSchema,
-  create: (config, env) => new HttpSink({ config, gatewayId: env.gatewayId, site: env.site, log: env.log }),
+  create: (config, env) =>
+    new HttpSink({
+      config,
+      gatewayId: env.gatewayId,
+      site: env.site,
+      log: env.log,
+      configFingerprint: env.configFingerprint,
+    }),
   // User info and query values (`?api_key=...`) are masked: /status is readable by anyone on the host.
   describe: (config) => maskUrl(config.url),
 });

@@ -11,9 +11,10 @@ import { resolveReferences } from '../../config/secrets.js';
 import { PlantgateError } from '../../kit/errors.js';
 import type { Reading } from '../../model/records.js';
 import type { Batch } from '../kit/types.js';
+import { buildBatchBody } from '../kit/wire.js';
 import { captureLogger, makeReading } from '../test-support.js';
 import { httpSinkSchema } from './config.js';
-import { buildBatchBody, HttpSink, type HttpSinkSettings, sfString } from './sink.js';
+import { HttpSink, type HttpSinkSettings, sfString } from './sink.js';
 
 const TOKEN = 'tok-3f9c2a7e-very-secret';
 

@@ -64,6 +64,47 @@ export const sinkRetrySchema = z
   })
   .strict();
 
+export const sinkRateLimitSchema = z
+  .object({
+    records_per_s: z
+      .number()
+      .positive()
+      .max(10_000_000)
+      .optional()
+      .describe(
+        'Most records per second this sink sends, e.g. 2000: after an outage the backlog drains at this pace instead of as fast as the receiver takes it. Retries count.',
+      ),
+    requests_per_s: z
+      .number()
+      .positive()
+      .max(100_000)
+      .optional()
+      .describe('Most requests (batches, retries included) per second this sink sends, e.g. 5.'),
+    burst: duration
+      .prefault('1s')
+      .describe(
+        'How much may go at once after a quiet spell, as time at the limit: "1s" lets records_per_s records (and requests_per_s requests) through in one go.',
+      ),
+  })
+  .strict()
+  .refine((r) => r.records_per_s !== undefined || r.requests_per_s !== undefined, {
+    message: 'set records_per_s, requests_per_s or both (e.g. { records_per_s: 2000 })',
+  });
+
+const DAY_MS = 86_400_000;
+
+export const sinkTotalsSchema = z
+  .object({
+    window: duration
+      .prefault('1h')
+      .refine((ms) => ms >= 1000 && ms <= DAY_MS && DAY_MS % ms === 0, {
+        message:
+          'a totals window must divide a day evenly, from 1s to 24h, so that windows align to UTC midnight (e.g. "15m", "1h", "24h")',
+      })
+      .describe('Length of a reconciliation window, aligned to UTC (e.g. "1h": 10:00-11:00 UTC).'),
+  })
+  .strict();
+
 /**
  * The fields every sink kind has, spread into its `.strict()` object next to `type` and its own fields. A kind
  * may re-`describe()` a field to name its own failures (the HTTP sink lists the statuses it retries).
@@ -86,7 +127,32 @@ export const sinkCommonFields = {
     .describe(
       'How retryable failures are retried: one probe at a time, backing off from initial up to probe_interval, honouring a delay the receiver asks for up to max.',
     ),
+  totals: sinkTotalsSchema
+    .optional()
+    .describe(
+      'Reconciliation totals: after each window the sink sends one control.totals event with the counts and an id digest of what it delivered in it (docs/reconciliation.md); off when absent.',
+    ),
+  rate_limit: sinkRateLimitSchema
+    .optional()
+    .describe(
+      'A token bucket every attempt passes before it is sent, so a drain does not flood the receiver; no limit when absent.',
+    ),
 };
+
+/**
+ * A batch must fit the records bucket, or it could only go as one oversized burst: the cross-field check of
+ * `rate_limit` against `batch.max_records`, run by the config-wide checks. Undefined when they agree.
+ */
+export function rateLimitIssue(sink: SinkConfigBase): { path: string[]; message: string } | undefined {
+  const r = sink.rate_limit;
+  if (r?.records_per_s === undefined) return undefined;
+  const bucket = Math.max(1, Math.floor(r.records_per_s * (r.burst / 1000)));
+  if (sink.batch.max_records <= bucket) return undefined;
+  return {
+    path: ['batch', 'max_records'],
+    message: `a batch of ${sink.batch.max_records} records is more than rate_limit lets through at once (records_per_s × burst = ${bucket}); set batch.max_records to ${bucket} or less, or raise rate_limit.burst`,
+  };
+}
 
 export type SinkSelectConfig = z.output<typeof sinkSelectSchema>;
 
@@ -98,4 +164,6 @@ export interface SinkConfigBase {
   batch: z.output<typeof sinkBatchSchema>;
   max_in_flight: number;
   retry: z.output<typeof sinkRetrySchema>;
+  rate_limit?: z.output<typeof sinkRateLimitSchema> | undefined;
+  totals?: z.output<typeof sinkTotalsSchema> | undefined;
 }

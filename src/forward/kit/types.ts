@@ -43,12 +43,28 @@ export interface Sink {
   stop(): Promise<void>;
 }
 
+/** A configured source and the signals it declares by exact name, for sinks that announce them up front. */
+export interface DeclaredSource {
+  id: string;
+  signals: ReadonlyArray<{
+    name: string;
+    value_type?: 'number' | 'integer' | 'boolean' | 'string';
+    unit?: string;
+  }>;
+}
+
 /** What a sink needs to know about the gateway, beyond its own config section. */
 export interface SinkEnv {
   gatewayId: string;
   site: string;
   /** pino child {component:'sink', kind, id}. Never log per record. */
   log: Logger;
+  /** The running configuration's fingerprint (`sha256:<hex>`), read per request: the wire's `Plantgate-Config`. */
+  configFingerprint?: (() => string | undefined) | undefined;
+  /** The sources configured now and their declared signals (a Sparkplug edge node's DBIRTH); none when absent. */
+  declared?: (() => readonly DeclaredSource[]) | undefined;
+  /** A directory for the sink's small state files (the storage directory); state stays in memory when absent. */
+  stateDir?: string | undefined;
 }
 
 /** One entry per sink kind in registry.ts. */
@@ -65,14 +81,25 @@ export interface SinkDefinition<C extends SinkConfigBase = SinkConfigBase> {
    * its URL with query values masked). No I/O.
    */
   describe(config: C): string;
+  /**
+   * Optional checks that need more than the kind's own section (the gateway's id and site, e.g. a subject
+   * template they must fill), run by check-config and at load like an adapter's `check`; messages per path.
+   */
+  check?(
+    config: C,
+    gateway: { id: string; site: string },
+  ): Array<{ path: Array<string | number>; message: string }>;
 }
 
 export function defineSink<C extends SinkConfigBase>(def: SinkDefinition<C>): SinkDefinition<C> {
   return def;
 }
 
-/** Sink states: `retrying` after a failed attempt, `failing` after several in a row. */
-export type SinkState = 'connected' | 'retrying' | 'failing' | 'stopped';
+/**
+ * Sink states: `retrying` after a failed attempt, `failing` after several in a row; `rate-limited` while the
+ * sink's rate_limit holds delivered batches back (delivering, at the promised pace).
+ */
+export type SinkState = 'connected' | 'rate-limited' | 'retrying' | 'failing' | 'stopped';
 
 /**
  * A sink's health in the shape of a source's ComponentHealth (adapters/kit/types.ts: state, detail, last error,
