@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { formatIssue, loadConfig } from './config/load.js';
 import type { PlantConfig } from './config/schema.js';
 import { ConfigGovernance, type LoadedConfig } from './daemon/config-governance.js';
+import { DaemonExceptions } from './daemon/exceptions.js';
 import { openJournal } from './daemon/journal.js';
 import { configKey, describePlan, reconcile } from './daemon/reconcile.js';
 import { declaredSources, RunningSinks } from './daemon/sinks.js';
@@ -98,6 +99,8 @@ export class Daemon {
   // One registry for the daemon's life: forwarders restarted by a reload reuse the same metric objects.
   readonly #registry = new Registry();
   readonly #forwarderMetrics = createForwarderMetrics(this.#registry);
+  /** Owners, the exception board (/status, /metrics) and the data.exception windows. */
+  readonly #exceptions = new DaemonExceptions(this.#registry);
   /** The approval gate, the fingerprint and the history of applied configurations. */
   #governance!: ConfigGovernance;
 
@@ -141,6 +144,7 @@ export class Daemon {
     this.#loadedAt = Date.now();
     const cfg = this.#config;
     const log = this.#log.child({ gateway: cfg.gateway.id });
+    this.#exceptions.configure(cfg);
 
     // 0. The health port and the admin socket first: one another process holds is a configuration error
     // (exit 78, no restart loop) found before anything has started.
@@ -165,7 +169,11 @@ export class Daemon {
 
     // 1. Journal, and what reads or writes it: derived events, sinks, sources.
     const journal = await openJournal(cfg.storage, log.child({ component: 'journal' }));
-    const events = new DeriveStage({ journal, log: log.child({ component: 'events' }) });
+    const events = new DeriveStage({
+      journal,
+      log: log.child({ component: 'events' }),
+      onIgnored: this.#exceptions.onEventIgnored,
+    });
     this.#events = events;
     this.#sinks = new RunningSinks({
       log: this.#log,
@@ -175,11 +183,19 @@ export class Daemon {
       configFingerprint: this.#governance.fingerprint,
       declared: () => declaredSources(this.#config),
       stateDir: cfg.storage.dir,
+      owner: this.#exceptions.sinkOwner,
+      onDeadLetter: this.#exceptions.onDeadLetter,
     });
     this.#sources = new RunningSources({
       log: this.#log,
       config: () => this.#config,
-      path: { pipeline: () => this.#pipeline, journal, ...events.hooks, dedupe: this.#dedupe },
+      path: {
+        pipeline: () => this.#pipeline,
+        journal,
+        ...events.hooks,
+        dedupe: this.#dedupe,
+        exceptions: this.#exceptions.hook,
+      },
     });
     this.#journal = journal;
     // The ids of the most recent appends, so a redelivery of what was synced but not acknowledged is dropped.
@@ -207,7 +223,8 @@ export class Daemon {
     });
     await events.configure(cfg.gateway.id, (cfg.events ?? []) as EventConfig[]);
 
-    // 4. Sources.
+    // 4. Sources, and the exception windows that count what they quarantine.
+    this.#exceptions.start({ journal, gateway: cfg.gateway, log: log.child({ component: 'exceptions' }) });
     for (const s of cfg.sources) await this.#sources.start(s);
 
     // 5. Endpoints (the health port is already listening) and the clocks.
@@ -293,6 +310,7 @@ export class Daemon {
     this.#reloads += 1;
     this.#loadedAt = Date.now();
 
+    this.#exceptions.configure(this.#config);
     // Sinks: stop removed and changed ones, register the new selectors, start changed and added ones.
     const sinkPlan = reconcile(sinks.configs(), next.sinks);
     const deadline = this.#opts.stopDeadlineMs ?? 10_000;
@@ -328,6 +346,7 @@ export class Daemon {
     this.#ready = false;
     void this.#notifier.stopping();
     for (const t of this.#timers) clearInterval(t);
+    this.#exceptions.stop();
     const deadline = this.#opts.stopDeadlineMs ?? 10_000;
     // Sources first: nothing new comes in; their in-flight emits finish into the journal.
     await this.#sources?.stopAll(Math.min(deadline, 5_000));
@@ -398,6 +417,7 @@ export class Daemon {
       eventsDerived: this.#events?.derived ?? 0,
       recentDrops: this.#drops.recent(journal),
       eventStats: this.#events?.deriver?.stats(),
+      exceptions: this.#exceptions.summary(),
     });
   }
 
@@ -424,6 +444,7 @@ export class Daemon {
         return f.replayDeadLetter(batchId);
       },
       trace: (query: string) => traceQuery(this.journal, Object.keys(this.status().sinks), query),
+      owners: () => this.#exceptions.owners(),
       reload: () => this.reload(),
     };
   }

@@ -1,7 +1,7 @@
 // Configuration of the `generator` source: synthetic signals at a fixed rate, for demos, benchmarks and tests
 // of the journal and forwarders before (or without) a real PLC.
 import { z } from 'zod';
-import { componentId, duration } from '../../src/config/kit/primitives.js';
+import { componentId, duration, ownerName } from '../../src/config/kit/primitives.js';
 import { signalBaseShape } from '../../src/config/kit/signal.js';
 
 export const generatorSignalSchema = z
@@ -36,6 +36,7 @@ export const generatorSignalSchema = z
 export const generatorSourceSchema = z
   .object({
     id: componentId.describe('Unique source id, e.g. "gen-1".'),
+    owner: ownerName.optional(),
     type: z.literal('generator').describe('Synthetic signal generator.'),
     interval: duration.prefault('1s').describe('Time between two samples of every signal, e.g. "100ms".'),
     batch: z

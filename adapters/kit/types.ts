@@ -73,6 +73,8 @@ export interface AdapterEnv {
 export interface SourceConfigBase {
   id: string;
   type: string;
+  /** Team that owns the source's exceptions; the gateway's default when absent. */
+  owner?: string | undefined;
 }
 
 /** One entry per protocol in adapters/index.ts. */

@@ -3,7 +3,7 @@
 // controls engineer can make are caught here, at load time, with a sentence that says what to write.
 import { z } from 'zod';
 import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
-import { componentId, duration } from '../../src/config/kit/primitives.js';
+import { componentId, duration, ownerName } from '../../src/config/kit/primitives.js';
 import { signalBaseShape } from '../../src/config/kit/signal.js';
 import { isBitTable, parseRegister, type RegisterRef } from './address.js';
 import { DATA_TYPES, ORDERS, type Order, orderFrom, registerCount } from './codec.js';
@@ -215,6 +215,7 @@ export const modbusReconnectSchema = z
 const modbusSourceObject = z
   .object({
     id: componentId.describe('Unique source id, e.g. "packer-3".'),
+    owner: ownerName.optional(),
     type: z.literal('modbus').describe('Modbus TCP or RTU polling source.'),
     tcp: hostPort.optional().describe('Modbus TCP server, "host:port" (port 502 by default).'),
     rtu_over_tcp: hostPort

@@ -1,5 +1,6 @@
 // MQTT.js connection options of the `mqtt` source: session, keep-alive, reconnect, credentials and TLS files.
 import type { IClientOptions } from 'mqtt';
+import { resolvedPassword } from '../../src/config/kit/password-auth.js';
 import { readPem } from '../../src/config/kit/tls.js';
 import { ConfigError } from '../../src/kit/errors.js';
 import type { ResolvedMqttSourceConfig } from './config.js';
@@ -18,7 +19,7 @@ export function clientOptions(cfg: ResolvedMqttSourceConfig, clientId: string): 
     rejectUnauthorized: true,
   };
   if (cfg.auth?.username !== undefined) o.username = cfg.auth.username;
-  const password = resolvedPassword(cfg);
+  const password = resolvedPassword(cfg.auth, `MQTT source "${cfg.id}"`);
   if (password !== undefined) o.password = password;
   if (cfg.tls) {
     const read = (path: string, what: string) => {
@@ -34,25 +35,4 @@ export function clientOptions(cfg: ResolvedMqttSourceConfig, clientId: string): 
     if (cfg.tls.servername) o.servername = cfg.tls.servername;
   }
   return o;
-}
-
-function resolvedPassword(cfg: ResolvedMqttSourceConfig): string | undefined {
-  const auth = cfg.auth;
-  if (auth?.password !== undefined)
-    return typeof auth.password === 'string' ? auth.password : auth.password.reveal();
-  // The config loader resolves password_env/password_file (one rule for every component: an empty variable is
-  // refused, a final newline dropped, the file size capped). A reference without its value was never loaded.
-  const ref =
-    auth?.password_env !== undefined
-      ? 'auth.password_env'
-      : auth?.password_file !== undefined
-        ? 'auth.password_file'
-        : undefined;
-  if (ref !== undefined) {
-    throw new ConfigError(
-      `MQTT source "${cfg.id}": ${ref} was not resolved; the configuration must come through the config loader.`,
-      { code: 'CONFIG_SECRET_MISSING' },
-    );
-  }
-  return undefined;
 }

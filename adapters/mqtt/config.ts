@@ -3,15 +3,17 @@
 // signals. Secrets are given by reference only (env var or file).
 import { z } from 'zod';
 import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
+import { checkPasswordAuth, passwordRefFields } from '../../src/config/kit/password-auth.js';
 import {
   componentId,
   duration,
+  ownerName,
   type Secret,
   size,
   urlHasNoCredentials,
 } from '../../src/config/kit/primitives.js';
 import { signalBaseShape } from '../../src/config/kit/signal.js';
-import { clientCertFields, requireCertKeyPair } from '../../src/config/kit/tls.js';
+import { brokerTlsSchema } from '../../src/config/kit/tls.js';
 
 const mqttUrl = z
   .string()
@@ -168,24 +170,7 @@ export const mqttSubscriptionSchema = z
   })
   .strict();
 
-export const mqttTlsSchema = z
-  .object({
-    ca_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'PEM file of the CA(s) that sign the broker certificate, for private PKIs; the system CAs otherwise.',
-      ),
-    ...clientCertFields,
-    servername: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Name checked against the broker certificate when it differs from the URL host.'),
-  })
-  .strict()
-  .superRefine(requireCertKeyPair);
+export const mqttTlsSchema = brokerTlsSchema;
 
 export const mqttReconnectSchema = z
   .object({
@@ -198,41 +183,18 @@ export const mqttReconnectSchema = z
 /** The same keys as OPC UA's and the HTTP sink's `auth:`; the loader resolves the password reference. */
 export const mqttAuthSchema = z
   .object({
-    username: z.string().min(1).optional().describe('MQTT user name.'),
-    password_env: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Name of the environment variable holding the MQTT password.'),
-    password_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Path of a file holding the MQTT password (trailing newline ignored).'),
+    username: z.string().min(1).describe('MQTT user name.').optional(),
+    ...passwordRefFields('MQTT'),
   })
   .strict()
-  .superRefine((a, ctx) => {
-    if (a.password_env !== undefined && a.password_file !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give either password_env or password_file, not both',
-        path: ['password_file'],
-      });
-    }
-    if ((a.password_env !== undefined || a.password_file !== undefined) && a.username === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'password_env/password_file need a username',
-        path: ['username'],
-      });
-    }
-  });
+  .superRefine(checkPasswordAuth);
 
 const mqttSourceObject = z
   .object({
     id: componentId.describe(
       'Unique source id, e.g. "line-2"; part of the default MQTT client id, so keep it stable.',
     ),
+    owner: ownerName.optional(),
     type: z.literal('mqtt').describe('MQTT subscriber (MQTT 3.1.1 or 5 over TCP, TLS or WebSocket).'),
     url: mqttUrl.describe(
       'Broker URL: mqtt://host:1883, mqtts://host:8883, ws://host:9001/mqtt or wss://...',

@@ -3,7 +3,7 @@
 // `password_file` are resolved by the config loader, the one place secrets are read; the adapter gets the value.
 import { z } from 'zod';
 import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
-import { componentId, duration, type Secret } from '../../src/config/kit/primitives.js';
+import { componentId, duration, ownerName, type Secret } from '../../src/config/kit/primitives.js';
 import { signalBaseShape } from '../../src/config/kit/signal.js';
 
 /** NodeId in the OPC UA string form: `ns=3;s=Press1.Pressure`, `i=2258`, `ns=2;g=<guid>`, `ns=1;b=<base64>`, or with `nsu=<uri>;`. */
@@ -207,6 +207,7 @@ const maxInFlight = z.number().int().min(100);
 const opcuaSourceObject = z
   .object({
     id: componentId.describe('Unique source id, e.g. "press-1".'),
+    owner: ownerName.optional(),
     type: z.literal('opcua').describe('OPC UA client (subscriptions or polled reads).'),
     endpoint: z
       .string()

@@ -143,20 +143,20 @@ export async function rawFirst(dir: string, n: number): Promise<string[]> {
 }
 
 /**
- * The bare read+POST loop: one classic-level iterator over the journal's records, `maxRecords` stored JSON texts
- * per batch joined into a plantgate.batch.v1 body, up to `maxInFlight` POSTs in flight (reads are serial, as an
- * iterator's are). No cursor, no ledger, no retries: the floor under what the forwarder does per record.
+ * The bare drain loop every sink benchmark compares with: one classic-level iterator over the journal's records
+ * (the layout checked above), `maxRecords` stored JSON texts per batch joined into a plantgate.batch.v1 body by
+ * string concatenation, `maxInFlight` workers each handing a body to `send` and waiting for it (the sink's
+ * protocol: a POST, a publish with its PubAck). No cursor, no ledger, no retries: the floor under what any
+ * forwarder of this journal does per record.
  */
-async function readPostBaseline(
+export async function rawDrainLoop(
   dir: string,
-  url: string,
-  path: string,
   maxRecords: number,
   maxInFlight: number,
+  send: (batchId: string, body: Buffer, records: number) => Promise<void>,
 ): Promise<{ seconds: number; cpu: NodeJS.CpuUsage; records: number }> {
   const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
   await db.open();
-  const pool = new Pool(new URL(url).origin, { connections: maxInFlight, pipelining: 1 });
   const head = `{"schema":"plantgate.batch.v1","batch_id":`;
   const gateway = JSON.stringify({ id: GATEWAY, site: SITE });
   let records = 0;
@@ -183,14 +183,7 @@ async function readPostBaseline(
         const body = Buffer.from(
           `${head}${JSON.stringify(id)},"gateway":${gateway},"sent_at":${JSON.stringify(new Date().toISOString())},"records":[${parts.join(',')}]}`,
         );
-        const res = await pool.request({
-          path,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': sfString(id) },
-          body,
-        });
-        await res.body.dump();
-        if (res.statusCode !== 200) throw new Error(`read+POST baseline: POST answered ${res.statusCode}`);
+        await send(id, body, chunk.length);
         records += chunk.length;
       }
     };
@@ -200,8 +193,32 @@ async function readPostBaseline(
     await it.close();
     return { seconds, cpu: used, records };
   } finally {
-    await pool.close();
     await db.close();
+  }
+}
+
+/** The HTTP sink's bare loop: rawDrainLoop POSTing each body with undici, as the receiver expects it. */
+async function readPostBaseline(
+  dir: string,
+  url: string,
+  path: string,
+  maxRecords: number,
+  maxInFlight: number,
+): Promise<{ seconds: number; cpu: NodeJS.CpuUsage; records: number }> {
+  const pool = new Pool(new URL(url).origin, { connections: maxInFlight, pipelining: 1 });
+  try {
+    return await rawDrainLoop(dir, maxRecords, maxInFlight, async (id, body) => {
+      const res = await pool.request({
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': sfString(id) },
+        body,
+      });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`read+POST baseline: POST answered ${res.statusCode}`);
+    });
+  } finally {
+    await pool.close();
   }
 }
 

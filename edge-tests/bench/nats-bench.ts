@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ClassicLevel } from 'classic-level';
 import { connect, headers, type JetStreamClient } from 'nats';
 import { pino } from 'pino';
 import { Forwarder } from '../../src/forward/forwarder.js';
@@ -25,7 +24,7 @@ import {
 } from '../../src/forward/nats/test-server.js';
 import { sinkSelector } from '../../src/forward/select.js';
 import { LevelJournal } from '../../src/journal/level-journal.js';
-import { fillJournal, RAW, rawFirst } from './forward-bench.js';
+import { fillJournal, rawDrainLoop, rawFirst } from './forward-bench.js';
 import type { BenchResult } from './run.js';
 
 export interface NatsBenchOptions {
@@ -42,10 +41,9 @@ const GATEWAY = 'lyon-edge-01';
 const SITE = 'lyon';
 
 /**
- * The bare read+publish loop: one classic-level iterator over the journal's records (the layout forward-bench.ts
- * checks), `maxRecords` stored JSON texts per batch joined into a plantgate.batch.v1 body, up to `maxInFlight`
- * JetStream publishes awaiting their PubAck. No cursor, no ledger, no retries: the floor under what any forwarder
- * of this journal does, as the HTTP drain bench's read+POST loop is.
+ * The bare read+publish loop: forward-bench.ts's rawDrainLoop (one classic-level iterator, bodies joined as
+ * strings) publishing each body to JetStream and awaiting its PubAck, as the HTTP drain bench's read+POST loop
+ * POSTs it. The floor under what any forwarder of this journal does.
  */
 async function readPublishBaseline(
   dir: string,
@@ -55,49 +53,12 @@ async function readPublishBaseline(
   maxInFlight: number,
   timeout: number,
 ): Promise<{ seconds: number; cpu: NodeJS.CpuUsage; records: number }> {
-  const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-  await db.open();
-  const head = '{"schema":"plantgate.batch.v1","batch_id":';
-  const gateway = JSON.stringify({ id: GATEWAY, site: SITE });
-  let records = 0;
-  try {
-    const it = db.iterator({ gt: RAW.gt, lt: RAW.lt, highWaterMarkBytes: RAW.highWaterMarkBytes });
-    let reading: Promise<unknown> = Promise.resolve();
-    const nextChunk = (): Promise<Array<[string, string]>> => {
-      const p = reading.then(() => it.nextv(maxRecords));
-      reading = p.catch(() => undefined);
-      return p;
-    };
-    const cpu = process.cpuUsage();
-    const t = performance.now();
-    const worker = async () => {
-      for (;;) {
-        const chunk = await nextChunk();
-        if (chunk.length === 0) return;
-        const first = Number.parseInt((chunk[0] as [string, string])[0].slice(RAW.seqAt), 16);
-        const last = Number.parseInt((chunk.at(-1) as [string, string])[0].slice(RAW.seqAt), 16);
-        const id = `${GATEWAY}:central:${first}-${last}`;
-        const parts: string[] = new Array(chunk.length);
-        for (let i = 0; i < chunk.length; i++)
-          parts[i] = (chunk[i] as [string, string])[1].slice(RAW.headerLen);
-        const body = Buffer.from(
-          `${head}${JSON.stringify(id)},"gateway":${gateway},"sent_at":${JSON.stringify(new Date().toISOString())},"records":[${parts.join(',')}]}`,
-        );
-        const h = headers();
-        h.set(RECORDS_HEADER, String(chunk.length));
-        h.set(SCHEMA_HEADER, WIRE_SCHEMA);
-        await js.publish(subject, body, { msgID: id, headers: h, timeout });
-        records += chunk.length;
-      }
-    };
-    await Promise.all(Array.from({ length: maxInFlight }, worker));
-    const seconds = (performance.now() - t) / 1000;
-    const used = process.cpuUsage(cpu);
-    await it.close();
-    return { seconds, cpu: used, records };
-  } finally {
-    await db.close();
-  }
+  return rawDrainLoop(dir, maxRecords, maxInFlight, async (id, body, records) => {
+    const h = headers();
+    h.set(RECORDS_HEADER, String(records));
+    h.set(SCHEMA_HEADER, WIRE_SCHEMA);
+    await js.publish(subject, body, { msgID: id, headers: h, timeout });
+  });
 }
 
 async function streamState(url: string, name: string): Promise<{ messages: number; bytes: number }> {

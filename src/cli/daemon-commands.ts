@@ -103,6 +103,12 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
             describe:
               'Only entries of this source id (with --reason or --all for replay, purge); an unknown id is an error that lists the valid ones.',
           })
+          .option('owner', {
+            type: 'string',
+            coerce: cliCoerce('owner', cliArgs.owner),
+            describe:
+              'Only entries this team owns, e.g. quality (with --reason or --all for replay, purge); an unknown owner is an error that lists the valid ones.',
+          })
           .option('id', {
             type: 'string',
             array: true,
@@ -128,13 +134,22 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
       async (argv) => {
         const action = argv.action;
         const ids = argv.id as number[] | undefined;
-        const given = optionsGiven(argv, ['reason', 'source', 'id', 'all', 'limit', 'after', 'json']);
+        const given = optionsGiven(argv, [
+          'reason',
+          'source',
+          'owner',
+          'id',
+          'all',
+          'limit',
+          'after',
+          'json',
+        ]);
         const allowed: Record<string, string[]> = {
-          list: ['reason', 'source', 'limit', 'after', 'json'],
+          list: ['reason', 'source', 'owner', 'limit', 'after', 'json'],
           show: ['id'],
-          export: ['reason', 'source'],
-          replay: ['reason', 'source', 'id', 'all'],
-          purge: ['reason', 'source', 'id', 'all'],
+          export: ['reason', 'source', 'owner'],
+          replay: ['reason', 'source', 'owner', 'id', 'all'],
+          purge: ['reason', 'source', 'owner', 'id', 'all'],
         };
         const stray = given.filter((o) => !allowed[action]?.includes(o));
         if (stray.length > 0)
@@ -151,14 +166,15 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
               `quarantine ${action}`,
               'name what to act on with exactly one of --id, --reason or --all',
             );
-          if (ids !== undefined && argv.source !== undefined)
-            return usage(`quarantine ${action}`, '--source narrows --reason or --all, not --id');
+          if (ids !== undefined && (argv.source !== undefined || argv.owner !== undefined))
+            return usage(`quarantine ${action}`, '--source and --owner narrow --reason or --all, not --id');
         }
         if (action === 'show' && ids?.length !== 1) return usage('quarantine show', 'give exactly one --id');
         setExit(
           await ops(argv.config, `quarantine ${action}`, {
             reason: argv.reason,
             source: argv.source,
+            owner: argv.owner,
             ids,
             id: ids?.[0],
             all: argv.all,
@@ -207,6 +223,11 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
             describe:
               'Only the dead letters of this sink id (an unknown id is an error that lists the valid ones).',
           })
+          .option('owner', {
+            type: 'string',
+            coerce: cliCoerce('owner', cliArgs.owner),
+            describe: 'list: only the dead letters this team owns, e.g. erp-team.',
+          })
           .option('all', {
             type: 'boolean',
             describe: 'Every dead letter, or every one of --sink (replay, purge).',
@@ -228,9 +249,9 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
           }),
       async (argv) => {
         const action = argv.action;
-        const given = optionsGiven(argv, ['batch', 'sink', 'all', 'limit', 'after', 'json']);
+        const given = optionsGiven(argv, ['batch', 'sink', 'owner', 'all', 'limit', 'after', 'json']);
         const allowed: Record<string, string[]> = {
-          list: ['sink', 'limit', 'after', 'json'],
+          list: ['sink', 'owner', 'limit', 'after', 'json'],
           replay: ['batch', 'sink', 'all'],
           purge: ['batch', 'sink', 'all'],
         };
@@ -246,6 +267,7 @@ export function daemonCommands(y: Argv, kit: CommandKit): Argv {
           await ops(argv.config, `dead-letters ${action}`, {
             batch: argv.batch,
             sink: argv.sink,
+            owner: argv.owner,
             all: argv.all,
             limit: argv.limit,
             after: argv.after,

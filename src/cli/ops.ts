@@ -92,6 +92,16 @@ export function formatStatus(s: StatusDocument): string {
   lines.push(...sinkLines(s));
   lines.push('');
   lines.push(...storeLines(s));
+  const owners = Object.entries(s.exceptions?.by_owner ?? {});
+  if (owners.length > 0) {
+    lines.push('Exceptions by owner (since the start)');
+    for (const [owner, o] of owners) {
+      const top = o.reasons.map((r) => `${p(r.reason)} ${r.count}`).join(', ');
+      lines.push(
+        `  ${pad(p(owner), 16)} ${o.total}  (${top}${o.other_reasons ? `, other ${o.other_reasons}` : ''})`,
+      );
+    }
+  }
   const pl = s.ledger.pipeline;
   lines.push(
     `Pipeline ledger: received ${pl.received} = ingested ${pl.ingested} + quarantined ${pl.quarantined} (${pl.balanced ? 'balanced' : 'NOT BALANCED'})`,
@@ -140,6 +150,7 @@ export interface OpsArgs {
   query?: string;
   reason?: string;
   source?: string;
+  owner?: string;
   ids?: number[];
   all?: boolean;
   id?: number;
@@ -204,6 +215,7 @@ async function run(target: AdminTarget, action: string, args: OpsArgs): Promise<
       const qs = new URLSearchParams();
       if (args.reason !== undefined) qs.set('reason', args.reason);
       if (args.source !== undefined) qs.set('source', args.source);
+      if (args.owner !== undefined) qs.set('owner', args.owner);
       if (args.limit !== undefined) qs.set('limit', String(args.limit));
       if (args.after !== undefined) qs.set('after', String(args.after));
       const r = (await adminCall(target, 'GET', `/quarantine?${qs}`)) as {
@@ -232,6 +244,7 @@ async function run(target: AdminTarget, action: string, args: OpsArgs): Promise<
       const q = new URLSearchParams();
       if (args.reason !== undefined) q.set('reason', args.reason);
       if (args.source !== undefined) q.set('source', args.source);
+      if (args.owner !== undefined) q.set('owner', args.owner);
       const r = await adminExport(target, `/quarantine/export?${q}`, process.stdout);
       // The count goes to stderr, so stdout stays pure NDJSON; an empty export is said, not silent.
       process.stderr.write(
@@ -257,6 +270,7 @@ async function run(target: AdminTarget, action: string, args: OpsArgs): Promise<
     case 'dead-letters list': {
       const qs = new URLSearchParams();
       if (args.sink !== undefined) qs.set('sink', args.sink);
+      if (args.owner !== undefined) qs.set('owner', args.owner);
       if (args.limit !== undefined) qs.set('limit', String(args.limit));
       if (args.after !== undefined) qs.set('after', String(args.after));
       const r = (await adminCall(target, 'GET', `/dead-letters?${qs}`)) as {
@@ -308,6 +322,18 @@ async function run(target: AdminTarget, action: string, args: OpsArgs): Promise<
   }
 }
 
-function sel(args: OpsArgs): { reason?: string; source?: string; ids?: number[]; all?: true } {
-  return { reason: args.reason, source: args.source, ids: args.ids, all: args.all ? true : undefined };
+function sel(args: OpsArgs): {
+  reason?: string;
+  source?: string;
+  owner?: string;
+  ids?: number[];
+  all?: true;
+} {
+  return {
+    reason: args.reason,
+    source: args.source,
+    owner: args.owner,
+    ids: args.ids,
+    all: args.all ? true : undefined,
+  };
 }

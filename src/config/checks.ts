@@ -444,10 +444,20 @@ function sinkReferences(
     const sel = sink.select;
     const base: Path = ['sinks', i, 'select'];
     sel.types?.forEach((t, j) => {
-      if (!KNOWN_EVENT_RECORD_TYPES.includes(t)) {
+      if (t === 'data.exception') {
+        // Made by the gateway itself, one per owner per window, when gateway.exception_events is set.
+        if (input.gateway && input.gateway.exception_events === undefined) {
+          issues.push({
+            path: [...base, 'types', j],
+            message:
+              'data.exception events are sent only with gateway.exception_events set, e.g. exception_events: { window: 5m }; set it or remove "data.exception"',
+          });
+        }
+      } else if (!KNOWN_EVENT_RECORD_TYPES.includes(t)) {
+        const known = [...KNOWN_EVENT_RECORD_TYPES, 'data.exception'];
         issues.push({
           path: [...base, 'types', j],
-          message: `unknown event type "${t}" (known types: ${KNOWN_EVENT_RECORD_TYPES.join(', ')})${didYouMean(t, KNOWN_EVENT_RECORD_TYPES)}`,
+          message: `unknown event type "${t}" (known types: ${known.join(', ')})${didYouMean(t, known)}`,
         });
       } else if (allEvents && !produced.has(t)) {
         const makers = Object.entries(EVENT_RECORD_TYPES)

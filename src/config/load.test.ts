@@ -66,6 +66,7 @@ describe('a valid config', () => {
       timezone: 'Europe/Paris',
       signal_naming: '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$',
       max_future_skew: 5000,
+      owner: 'unassigned',
     });
     expect(c.storage).toEqual({
       dir: `${scratch.dir}/data`,
@@ -391,7 +392,7 @@ describe('broken configs: every problem at FILE:LINE:COL key.path with a sentenc
       '    select: { kinds: [event], types: [production.cnt, machine.downtime] }',
     );
     expect(await problems(text)).toEqual([
-      'plant.yaml:23:39 sinks.0.select.types.0: unknown event type "production.cnt" (known types: production.count, machine.state, machine.downtime, quality.exception); did you mean "production.count"?',
+      'plant.yaml:23:39 sinks.0.select.types.0: unknown event type "production.cnt" (known types: production.count, machine.state, machine.downtime, quality.exception, data.exception); did you mean "production.count"?',
       'plant.yaml:23:55 sinks.0.select.types.1: no entry in events produces "machine.downtime", so this sink would never receive it; add a machine.state event or remove "machine.downtime"',
     ]);
   });

@@ -1,7 +1,7 @@
 // Schemas of the gateway-wide sections of the plant configuration: gateway identity, storage (the journal),
 // the local health endpoint and the admin socket. Sources, events and sinks have their own files.
 import { z } from 'zod';
-import { componentId, DEFAULT_SIGNAL_NAMING, duration, size } from './kit/primitives.js';
+import { componentId, DEFAULT_SIGNAL_NAMING, duration, ownerName, size } from './kit/primitives.js';
 import { ianaTimeZone } from './kit/time-zone.js';
 
 export const gatewaySchema = z
@@ -33,6 +33,23 @@ export const gatewaySchema = z
       .prefault('5s')
       .describe(
         'How far in the future a source timestamp may be before the sample is quarantined (clock skew).',
+      ),
+    owner: ownerName
+      .default('unassigned')
+      .describe(
+        'Team that owns exceptions no source, signal, event or sink names an owner for (default "unassigned").',
+      ),
+    exception_events: z
+      .object({
+        window: duration
+          .prefault('5m')
+          .refine((ms) => ms >= 1000 && ms <= 86_400_000, { message: 'between 1s and 24h' })
+          .describe('Length of an exception window; one data.exception event per owner per window at most.'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Tell owners: after each window, one data.exception event per owner that had exceptions (counts by reason and signal, with examples), for any sink whose select takes the type data.exception; off when absent.',
       ),
     require_approval: z
       .object({

@@ -12,7 +12,7 @@ import {
   type SinkConfigBase,
 } from '../forward/index.js';
 import type { SinkFacts } from '../health/build-status.js';
-import type { Journal } from '../journal/types.js';
+import type { DeadLetter, Journal } from '../journal/types.js';
 import { adapterFor } from './sources.js';
 
 interface RunningSink {
@@ -34,6 +34,9 @@ export interface RunningSinksOptions {
   declared?: () => readonly DeclaredSource[];
   /** storage.dir: sinks keep their small state files there. */
   stateDir?: string;
+  /** The owner of a sink's dead letters (read at each start, so a reload's owners apply), and who is told. */
+  owner?: (sinkId: string) => string;
+  onDeadLetter?: (letter: DeadLetter) => void;
 }
 
 export class RunningSinks {
@@ -65,6 +68,8 @@ export class RunningSinks {
       configFingerprint: this.#opts.configFingerprint,
       declared: this.#opts.declared,
       stateDir: this.#opts.stateDir,
+      owner: this.#opts.owner?.(cfg.id),
+      onDeadLetter: this.#opts.onDeadLetter,
     });
     await forwarder.start();
     this.#running.set(cfg.id, { cfg, target: describeSink(cfg), forwarder });

@@ -2,7 +2,7 @@
 // quality exceptions. Each entry names the signals it is computed from; the config loader checks that
 // those signals are declared by a source, so this file only states the shapes and which fields are references.
 import { z } from 'zod';
-import { componentId, duration } from '../config/kit/primitives.js';
+import { componentId, duration, ownerName } from '../config/kit/primitives.js';
 import { didYouMean, quoteList } from '../config/kit/suggest.js';
 
 const signalRef = (what: string) => z.string().min(1).describe(what);
@@ -43,6 +43,12 @@ const eventId = componentId
   .optional()
   .describe('Stable id of this event definition; defaults to "<type>:<subject>". Must be unique.');
 
+const eventOwner = ownerName
+  .optional()
+  .describe(
+    'Team that owns the samples this definition could not use (bad quality, invalid value, out of order), e.g. "quality"; the gateway\'s owner when absent.',
+  );
+
 const lateness = duration
   .optional()
   .describe(
@@ -65,6 +71,7 @@ export const productionCountSchema = z
         'Counts produced (and scrapped) parts per window from a PLC counter; handles wrap-around and resets.',
       ),
     id: eventId,
+    owner: eventOwner,
     subject,
     lateness,
     counter: signalRef('Signal of the good-parts counter (a monotonically increasing PLC counter).'),
@@ -91,6 +98,7 @@ export const machineStateSchema = z
       .literal('machine.state')
       .describe('Maps a raw state signal onto named states; emits state changes and downtime periods.'),
     id: eventId,
+    owner: eventOwner,
     subject,
     lateness,
     state: signalRef('Signal carrying the raw machine state (a number or text).'),
@@ -128,6 +136,7 @@ export const qualityExceptionSchema = z
       .literal('quality.exception')
       .describe('Raises an exception when a measurement stays outside its specification limits.'),
     id: eventId,
+    owner: eventOwner,
     subject,
     lateness,
     signal: signalRef('Signal of the measured characteristic, in its canonical unit.'),

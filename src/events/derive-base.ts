@@ -53,6 +53,10 @@ export const baseState = {
 export interface DeriveEnv {
   gatewayId: string;
   stats: DeriveStats;
+  /** Told of each sample a definition could not use (not of duplicates, which are normal redelivery). */
+  onIgnored?:
+    | ((def: EventConfig, reason: 'bad_quality' | 'invalid_value' | 'out_of_order', r: Reading) => void)
+    | undefined;
 }
 
 /** A fresh set of statistics (all zero). */
@@ -126,18 +130,23 @@ export abstract class Derivation {
     const stats = this.env.stats;
     if (r.quality === 'bad') {
       stats.ignored.bad_quality += 1;
+      this.env.onIgnored?.(this.def, 'bad_quality', r);
       return;
     }
     // Readings from the pipeline carry their epoch ms; only others (tests, tools) have `ts` parsed.
     const t = readingTsMs(r);
     if (!Number.isFinite(t) || !this.admits(r.signal, r.value)) {
       stats.ignored.invalid_value += 1;
+      this.env.onIgnored?.(this.def, 'invalid_value', r);
       return;
     }
     const last = this.seen.get(r.signal);
     if (last !== undefined && t <= last) {
       if (t === last) stats.ignored.duplicate += 1;
-      else stats.ignored.out_of_order += 1;
+      else {
+        stats.ignored.out_of_order += 1;
+        this.env.onIgnored?.(this.def, 'out_of_order', r);
+      }
       return;
     }
     const ranks = this.ranks();

@@ -268,3 +268,38 @@ describe('Deriver', () => {
     expect(lost.map((e) => e.data.good)).toEqual([10]);
   });
 });
+
+describe('samples a definition could not use', () => {
+  it('are told with the definition (and its owner) and the reason; duplicates are not', async () => {
+    const told: string[] = [];
+    const d = new Deriver({
+      gatewayId: GW,
+      events: [count({ owner: 'quality' })],
+      state: new MemoryStateStore(),
+      latenessMs: 0,
+      onIgnored: (def, reason, r) => told.push(`${def.owner}/${reason}/${r.signal}`),
+    });
+    await d.load();
+    d.process([reading('lyon.m1.count', T0 + 1000, 10)], T0 + 1000);
+    d.process(
+      [
+        reading('lyon.m1.count', T0 + 1000, 10), // a redelivery: counted, not told
+        reading('lyon.m1.count', T0 + 500, 9), // older than one already taken
+        reading('lyon.m1.count', T0 + 2000, 11, { quality: 'bad' }),
+        reading('lyon.m1.count', T0 + 3000, 'x'),
+      ],
+      T0 + 4000,
+    );
+    expect(told).toEqual([
+      'quality/out_of_order/lyon.m1.count',
+      'quality/bad_quality/lyon.m1.count',
+      'quality/invalid_value/lyon.m1.count',
+    ]);
+    expect(d.stats().ignored).toMatchObject({
+      duplicate: 1,
+      out_of_order: 1,
+      bad_quality: 1,
+      invalid_value: 1,
+    });
+  });
+});

@@ -42,6 +42,8 @@ export interface DeriverOptions {
   state: DeriveStateStore;
   /** Reordering allowance and window grace period for definitions that do not set their own `lateness`. */
   latenessMs?: number;
+  /** Told of each sample a definition could not use (the daemon's exception board, by the definition's owner). */
+  onIgnored?: DeriveEnv['onIgnored'];
 }
 
 /** A definition's own `lateness` (ms) when the configuration schema offers one, else the deriver's default. */
@@ -58,7 +60,7 @@ export class Deriver {
 
   constructor(opts: DeriverOptions) {
     this.#opts = opts;
-    this.#env = { gatewayId: opts.gatewayId, stats: emptyStats() };
+    this.#env = { gatewayId: opts.gatewayId, stats: emptyStats(), onIgnored: opts.onIgnored };
     // Definitions arrive checked by the config loader (src/config/checks.ts, uniqueEvents): ids are unique and
     // no two definitions of one type share a subject, so their state keys and event ids cannot collide.
     this.#build();

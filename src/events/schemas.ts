@@ -185,12 +185,53 @@ export const controlTotalsData = z
     'What one sink delivered in one window, for reconciliation: counts, the seq range and a digest of the record ids (docs/reconciliation.md).',
   );
 
+export const dataExceptionData = z
+  .object({
+    version,
+    owner: z.string().describe('The team these exceptions belong to (also the subject).'),
+    window_start: utc('Start of the window (inclusive), aligned to UTC'),
+    window_end: utc('End of the window (exclusive)'),
+    total: z
+      .number()
+      .int()
+      .positive()
+      .describe('Quarantined samples and dead-lettered records in the window.'),
+    by_reason: z
+      .record(z.string(), z.number().int().nonnegative())
+      .describe('Cases by reason code (not_finite, out_of_range, dead_letter_422, ...).'),
+    by_signal: z
+      .record(z.string(), z.number().int().nonnegative())
+      .describe(
+        'Cases by signal name (for dead letters "sink <id>"); the first 50 names, the rest counted under "other".',
+      ),
+    examples: z
+      .array(
+        z
+          .object({
+            at: utc('When the case happened'),
+            reason: z.string().describe('Its reason code.'),
+            signal: z.string().optional().describe('The signal, when the case is about one.'),
+            sink: z.string().optional().describe('The sink, for a dead letter.'),
+            source: z.string().optional().describe('The source, for a quarantined sample.'),
+            example: z.string().describe('What happened, in words (at most 300 characters).'),
+          })
+          .strict(),
+      )
+      .max(3)
+      .describe('Up to three cases, one per reason first.'),
+  })
+  .strict()
+  .describe(
+    'What went wrong for one owner in one window: one event per owner per window, however many cases, so a ticketing system is told without a storm.',
+  );
+
 export const EVENT_DATA_SCHEMAS = {
   'production.count': productionCountData,
   'machine.state': machineStateData,
   'machine.downtime': machineDowntimeData,
   'quality.exception': qualityExceptionData,
   'control.totals': controlTotalsData,
+  'data.exception': dataExceptionData,
 } as const;
 
 export type EventType = keyof typeof EVENT_DATA_SCHEMAS;
@@ -207,6 +248,7 @@ const IDENTITY: Record<EventType, string> = {
   'machine.downtime': 'subject and downtime start',
   'quality.exception': 'subject and the time of the first evidence sample',
   'control.totals': 'subject (the sink) and window start',
+  'data.exception': 'subject (the owner) and window start',
 };
 
 /** The full event record of one type, as it appears in a `plantgate.batch.v1` batch. */

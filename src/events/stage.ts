@@ -16,7 +16,7 @@ import type { Journal } from '../journal/types.js';
 import { PlantgateError } from '../kit/errors.js';
 import type { CanonicalRecord, EventRecord, Reading } from '../model/records.js';
 import type { EventConfig } from './config.js';
-import { DERIVE_STATE_KEY, Deriver } from './derive.js';
+import { DERIVE_STATE_KEY, Deriver, type DeriverOptions } from './derive.js';
 
 export { DERIVE_STATE_KEY };
 
@@ -30,6 +30,8 @@ export interface DeriveStageOptions {
   /** Where events are appended and the state is kept (the journal, or anything with its interface). */
   journal: Journal;
   log: Logger;
+  /** Told of each sample an event definition could not use (DeriverOptions.onIgnored). */
+  onIgnored?: DeriverOptions['onIgnored'];
 }
 
 /** A stable key of the event definitions, to tell a reload that changed them from one that did not. */
@@ -42,6 +44,7 @@ export class DeriveStage {
   readonly stateKey = DERIVE_STATE_KEY;
   readonly #journal: Journal;
   readonly #log: Logger;
+  readonly #onIgnored: DeriverOptions['onIgnored'];
   #deriver: Deriver | undefined;
   #key: string | undefined;
   /** Signals the definitions read: readings of other signals cost nothing (no snapshot to persist). */
@@ -57,6 +60,7 @@ export class DeriveStage {
   constructor(opts: DeriveStageOptions) {
     this.#journal = opts.journal;
     this.#log = opts.log;
+    this.#onIgnored = opts.onIgnored;
   }
 
   /**
@@ -88,6 +92,7 @@ export class DeriveStage {
     const deriver = new Deriver({
       gatewayId,
       events,
+      onIgnored: this.#onIgnored,
       state: { get: (k) => journal.getState(k), put: (k, v) => journal.putState(k, v) },
     });
     await deriver.load();

@@ -8,7 +8,7 @@
 // This file is the loop and the window; its rooms are batch-cutter.ts (which records form a batch),
 // retry-gate.ts (pacing while the receiver fails), sink-health.ts (what /status shows) and dead-letter-replay.ts.
 import type { Logger } from 'pino';
-import type { Journal, Receipt } from '../journal/types.js';
+import type { DeadLetter, Journal, Receipt } from '../journal/types.js';
 import { Backoff } from '../kit/backoff.js';
 import { PlantgateError } from '../kit/errors.js';
 import { sleep } from '../kit/sleep.js';
@@ -60,6 +60,9 @@ export interface ForwarderOptions {
   metrics?: ForwarderMetrics;
   /** For tests: the backoff's random source. */
   random?: () => number;
+  /** The team that owns this sink's dead letters (stored with each), and who is told of one. */
+  owner?: string | undefined;
+  onDeadLetter?: ((letter: DeadLetter) => void) | undefined;
   /** Consecutive failed attempts after which the state is `failing` rather than `retrying` (default 5). */
   failingAfter?: number;
   /** For tests: how often the backlog is sampled and over how long a growth must last (default 5 s and 60 s). */
@@ -94,6 +97,8 @@ export class Forwarder {
   readonly #gate: RetryGate;
   readonly #health: SinkHealthTracker;
   readonly #limiter: RateLimiter | undefined;
+  readonly #owner: string | undefined;
+  readonly #onDeadLetter: ((letter: DeadLetter) => void) | undefined;
   readonly #totals: TotalsKeeper | undefined;
   #totalsTimer: NodeJS.Timeout | undefined;
 
@@ -119,6 +124,8 @@ export class Forwarder {
     this.#target = opts.target;
     this.#log = opts.log;
     this.#random = opts.random;
+    this.#owner = opts.owner;
+    this.#onDeadLetter = opts.onDeadLetter;
     if (opts.sink.id !== opts.sinkConfig.id) {
       throw new PlantgateError(
         'INTERNAL',
@@ -482,20 +489,21 @@ export class Forwarder {
       } else if (head.state === 'dead') {
         const outcome = head.outcome as Failure;
         const at = Date.now();
-        await this.#journal.deadLetter(
-          {
-            batch_id: head.batch.batch_id,
-            sink: this.#cfg.id,
-            at,
-            ...(outcome.status !== undefined ? { status: outcome.status } : {}),
-            error: outcome.error,
-            records: head.batch.entries.map((e) => e.record),
-            first_seq: head.batch.first_seq,
-            last_seq: head.batch.last_seq,
-          },
-          head.batch.last_seq,
-          { receipts: [this.#receipt(head, 'dead_lettered')] },
-        );
+        const letter: DeadLetter = {
+          batch_id: head.batch.batch_id,
+          sink: this.#cfg.id,
+          ...(this.#owner !== undefined ? { owner: this.#owner } : {}),
+          at,
+          ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+          error: outcome.error,
+          records: head.batch.entries.map((e) => e.record),
+          first_seq: head.batch.first_seq,
+          last_seq: head.batch.last_seq,
+        };
+        await this.#journal.deadLetter(letter, head.batch.last_seq, {
+          receipts: [this.#receipt(head, 'dead_lettered')],
+        });
+        this.#onDeadLetter?.(letter);
         this.#totals?.onDeadLetter(head.batch.last_seq);
         this.#slots.shift();
         this.#health.deadLettered(head.batch.batch_id, head.count, outcome, at);

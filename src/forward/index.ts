@@ -2,7 +2,7 @@
 // the loop), and re-exports what the daemon, the CLI and /status need. It names no sink kind: those are in
 // registry.ts.
 import type { Logger } from 'pino';
-import type { Journal } from '../journal/types.js';
+import type { DeadLetter, Journal } from '../journal/types.js';
 import { PlantgateError } from '../kit/errors.js';
 import { Forwarder, type ForwarderMetrics } from './forwarder.js';
 import type { SinkConfigBase } from './kit/config.js';
@@ -40,6 +40,9 @@ export interface CreateForwarderOptions {
   declared?: (() => readonly DeclaredSource[]) | undefined;
   /** Directory for the sinks' small state files (SinkEnv.stateDir). */
   stateDir?: string | undefined;
+  /** The owner of the sink's dead letters, and who is told of each (the exception board). */
+  owner?: string | undefined;
+  onDeadLetter?: ((letter: DeadLetter) => void) | undefined;
 }
 
 /** Where a configured sink sends, masked, as its kind describes it (for /status and the logs). */
@@ -71,6 +74,8 @@ export function createForwarder(opts: CreateForwarderOptions): Forwarder {
     target: kind.describe(opts.config),
     log,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    owner: opts.owner,
+    onDeadLetter: opts.onDeadLetter,
   });
 }
 

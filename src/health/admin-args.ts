@@ -72,6 +72,13 @@ const sourceText = z
   .regex(/^[^\s]+$/, 'a source id has no spaces')
   .describe('A source id from the configuration (the source that quarantined the entry).');
 
+const ownerText = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\s]+$/, 'an owner has no spaces')
+  .describe('An owner (team) named in the configuration, e.g. "quality", or "unassigned".');
+
 const batchIdText = z
   .string()
   .min(1)
@@ -91,6 +98,7 @@ export const quarantineListQuery = z
       .describe('Cursor: list entries with a larger id than this (the `next` of the previous page).'),
     reason: reasonText.optional(),
     source: sourceText.optional(),
+    owner: ownerText.optional(),
   })
   .strict()
   .describe('GET /quarantine: one page of quarantine entries in id order.');
@@ -103,7 +111,7 @@ export const quarantineShowQuery = z
   .describe('GET /quarantine/show: one entry with its raw sample.');
 
 export const quarantineExportQuery = z
-  .object({ reason: reasonText.optional(), source: sourceText.optional() })
+  .object({ reason: reasonText.optional(), source: sourceText.optional(), owner: ownerText.optional() })
   .strict()
   .describe('GET /quarantine/export: every entry (of one reason) as NDJSON, streamed.');
 
@@ -118,13 +126,14 @@ export const quarantineSelection = z
     reason: reasonText.optional(),
     all: z.literal(true).optional().describe('Every entry.'),
     source: sourceText.optional().describe('Narrows `reason` or `all` to the entries of this source.'),
+    owner: ownerText.optional().describe('Narrows `reason` or `all` to the entries this team owns.'),
   })
   .strict()
   .refine((s) => [s.ids !== undefined, s.reason !== undefined, s.all === true].filter(Boolean).length === 1, {
     message: 'name exactly one of: ids, reason, or all',
   })
-  .refine((s) => s.ids === undefined || s.source === undefined, {
-    message: 'source narrows reason or all; ids name entries already',
+  .refine((s) => s.ids === undefined || (s.source === undefined && s.owner === undefined), {
+    message: 'source and owner narrow reason or all; ids name entries already',
   })
   .describe('POST /quarantine/replay and /quarantine/purge: which entries to act on.');
 
@@ -133,6 +142,7 @@ export const deadLettersListQuery = z
     limit: limitText.optional(),
     after: batchIdText.optional().describe('Cursor: the `next` of the previous page (a batch id).'),
     sink: sinkText.optional(),
+    owner: ownerText.optional(),
   })
   .strict()
   .describe('GET /dead-letters: one page of dead-lettered batches in sequence order.');
@@ -208,5 +218,6 @@ export const cliArgs = {
     }),
   sink: z.string().pipe(sinkText),
   source: z.string().pipe(sourceText),
+  owner: z.string().pipe(ownerText),
   batch: z.string().pipe(batchIdText),
 };

@@ -33,6 +33,8 @@ export interface AdminApi {
   replayDeadLetter(sinkId: string, batchId: string): Promise<unknown>;
   /** Where a record, seq or batch is and what happened to it at each sink (src/forward/trace-lookup.ts). */
   trace(query: string): Promise<unknown>;
+  /** The owners the running configuration names (for --owner); any owner is taken when absent. */
+  owners?(): readonly string[];
   reload(): Promise<unknown>;
 }
 
@@ -115,11 +117,30 @@ function entryOut(e: QuarantineEntry): unknown {
   return e.sample === undefined ? e : { ...e, sample: toTaggedTree(e.sample) };
 }
 
+/** Whether an entry passes the `source` and `owner` narrowing (entries from before owners have none). */
+function narrowed(
+  e: QuarantineEntry,
+  f: { source?: string | undefined; owner?: string | undefined },
+): boolean {
+  return (
+    (f.source === undefined || e.source.id === f.source) && (f.owner === undefined || e.owner === f.owner)
+  );
+}
+
 async function* ofSource(
   items: AsyncIterable<QuarantineEntry>,
-  source: string | undefined,
+  f: { source?: string | undefined; owner?: string | undefined },
 ): AsyncGenerator<QuarantineEntry> {
-  for await (const e of items) if (source === undefined || e.source.id === source) yield e;
+  for await (const e of items) if (narrowed(e, f)) yield e;
+}
+
+/** An owner filter must name an owner of the running configuration (the answer lists them). */
+function checkOwner(api: AdminApi, owner: string | undefined, res: AdminResponse): boolean {
+  if (owner === undefined || !api.owners) return true;
+  const known = api.owners();
+  if (known.includes(owner)) return true;
+  res.json(400, { error: unknownValue('owner', owner, [...known]), code: 'INVALID_ARGUMENT' });
+  return false;
 }
 
 async function* mapped<T, U>(items: AsyncIterable<T>, fn: (t: T) => U): AsyncGenerator<U> {
@@ -136,7 +157,7 @@ async function* selected(journal: Journal, sel: Selection): AsyncGenerator<Quara
     return;
   }
   // The export reads a fresh page after the last id seen, so removing entries already passed is safe.
-  yield* ofSource(journal.exportQuarantine({ reason: sel.reason, pageSize: PAGE }), sel.source);
+  yield* ofSource(journal.exportQuarantine({ reason: sel.reason, pageSize: PAGE }), sel);
 }
 
 /** Sequence range of a batch id `<gateway>:<sink>:<first>-<last>`; ids of another shape sort last. */
@@ -150,6 +171,7 @@ interface LetterSummary {
   sink: string;
   at: string;
   status?: number;
+  owner?: string;
   error: string;
   records: number;
   first_seq?: number;
@@ -176,6 +198,7 @@ function summary(l: DeadLetter): Keyed {
     sink: l.sink,
     at: new Date(l.at).toISOString(),
     ...(l.status !== undefined ? { status: l.status } : {}),
+    ...(l.owner !== undefined ? { owner: l.owner } : {}),
     error: l.error,
     records: l.records.length,
   };
@@ -193,7 +216,7 @@ function summary(l: DeadLetter): Keyed {
  */
 async function deadLetterPage(
   journal: Journal,
-  opts: { sink?: string; after?: string; limit: number },
+  opts: { sink?: string | undefined; owner?: string | undefined; after?: string | undefined; limit: number },
 ): Promise<{ items: LetterSummary[]; next?: string }> {
   const after: Keyed | undefined =
     opts.after === undefined
@@ -205,6 +228,7 @@ async function deadLetterPage(
     if (kept.length > opts.limit + 1) kept = kept.slice(0, opts.limit + 1);
   };
   for await (const l of journal.exportDeadLetters({ sink: opts.sink, pageSize: 100 })) {
+    if (opts.owner !== undefined && l.owner !== opts.owner) continue;
     const k = summary(l);
     if (after && bySeq(k, after) <= 0) continue;
     kept.push(k);
@@ -248,7 +272,12 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
       path: '/quarantine',
       handler: async (q, res) => {
         const a = validQuery(quarantineListQuery, q, res);
-        if (a === undefined || !checkReason(api, a.reason, res) || !(await checkSource(api, a.source, res)))
+        if (
+          a === undefined ||
+          !checkReason(api, a.reason, res) ||
+          !checkOwner(api, a.owner, res) ||
+          !(await checkSource(api, a.source, res))
+        )
           return;
         const limit = a.limit ?? DEFAULT_LIST_LIMIT;
         // A journal page bounds the entries it scans, so a rare reason may need several to fill one answer.
@@ -258,7 +287,7 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
           const page = await api
             .journal()
             .pageQuarantine({ after: next, limit: limit - entries.length, reason: a.reason });
-          for (const e of page.items) if (a.source === undefined || e.source.id === a.source) entries.push(e);
+          for (const e of page.items) if (narrowed(e, a)) entries.push(e);
           next = page.next;
         } while (next !== undefined && entries.length < limit);
         const s = api.status().quarantine;
@@ -285,10 +314,15 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
       path: '/quarantine/export',
       handler: async (q, res) => {
         const a = validQuery(quarantineExportQuery, q, res);
-        if (a === undefined || !checkReason(api, a.reason, res) || !(await checkSource(api, a.source, res)))
+        if (
+          a === undefined ||
+          !checkReason(api, a.reason, res) ||
+          !checkOwner(api, a.owner, res) ||
+          !(await checkSource(api, a.source, res))
+        )
           return;
         const all = api.journal().exportQuarantine({ reason: a.reason, pageSize: 100 });
-        await res.stream(mapped(ofSource(all, a.source), entryOut));
+        await res.stream(mapped(ofSource(all, a), entryOut));
       },
     },
     {
@@ -299,6 +333,7 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
         if (
           sel === undefined ||
           !checkReason(api, sel.reason, res) ||
+          !checkOwner(api, sel.owner, res) ||
           !(await checkSource(api, sel.source, res))
         )
           return;
@@ -344,6 +379,7 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
         if (
           sel === undefined ||
           !checkReason(api, sel.reason, res) ||
+          !checkOwner(api, sel.owner, res) ||
           !(await checkSource(api, sel.source, res))
         )
           return;
@@ -380,9 +416,10 @@ export function adminRoutes(api: AdminApi): AdminRoute[] {
       path: '/dead-letters',
       handler: async (q, res) => {
         const a = validQuery(deadLettersListQuery, q, res);
-        if (a === undefined || !(await checkSink(api, a.sink, res))) return;
+        if (a === undefined || !checkOwner(api, a.owner, res) || !(await checkSink(api, a.sink, res))) return;
         const page = await deadLetterPage(api.journal(), {
           sink: a.sink,
+          owner: a.owner,
           after: a.after,
           limit: a.limit ?? DEFAULT_LIST_LIMIT,
         });

@@ -111,6 +111,8 @@ export interface StatusInput {
   recentDrops: Record<string, number>;
   /** The deriver's figures; absent when no events are configured (the document then has no `events`). */
   eventStats?: EventStatsFacts;
+  /** Exceptions by owner (src/observe/exceptions.ts via the daemon). */
+  exceptions?: StatusDocument['exceptions'];
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -328,5 +330,6 @@ export function buildStatus(input: StatusInput): StatusDocument {
       state_discarded: ev.state_discarded,
     };
   }
+  if (input.exceptions) doc.exceptions = input.exceptions;
   return doc;
 }

@@ -166,4 +166,25 @@ export interface StatusDocument {
     /** Persisted states that could not be read back and were started afresh. */
     state_discarded: number;
   };
+  /**
+   * Exceptions since the start by the team that owns them (quarantined samples, dead-lettered records), each with
+   * its top recurring reasons: count, first and last seen, one example. `events_sent`: data.exception events.
+   */
+  exceptions?: {
+    by_owner: Record<
+      string,
+      {
+        total: number;
+        reasons: Array<{
+          reason: string;
+          count: number;
+          first_seen: string;
+          last_seen: string;
+          example: string;
+        }>;
+        other_reasons?: number;
+      }
+    >;
+    events_sent: number;
+  };
 }

@@ -331,8 +331,18 @@ export type DeriveHook = (
   nowMs: number,
 ) => { events: EventRecord[]; moved?: boolean };
 
+/** Who owns what is quarantined, and who is told: the daemon's owners and exception board. */
+export interface QuarantineHook {
+  /** The owner of an exception about `signal` (when known) from `sourceId`. */
+  owner(sourceId: string, signal?: string): string;
+  /** Every entry about to be quarantined, with its owner set (counted by owner and reason). */
+  noted(entries: ReadonlyArray<Omit<QuarantineEntry, 'id'>>): void;
+}
+
 /** Everything one ingest needs; the same for a source's emit and an operator's quarantine replay. */
 export interface IngestPath {
+  /** Owners and the exception board; entries carry no owner without it. */
+  exceptions?: QuarantineHook | undefined;
   source: { id: string; type: string };
   /** A getter, so that a configuration reload can swap the pipeline without restarting unchanged sources. */
   pipeline: Pipeline | (() => Pipeline);
@@ -427,13 +437,16 @@ export async function ingest(opts: IngestPath, samples: readonly RawSample[]): P
   const quarantined = replay ? 0 : rejects.length;
   if (quarantined > 0) {
     const at = Date.now();
+    const hook = opts.exceptions;
     const entries: Array<Omit<QuarantineEntry, 'id'>> = rejects.map((r) => ({
       at,
       source: { id: source.id, type: source.type },
       reason: r.reason,
       detail: r.detail,
       sample: r.sample,
+      ...(hook ? { owner: hook.owner(source.id, r.sample?.signal) } : {}),
     }));
+    hook?.noted(entries);
     writes.push(journal.quarantine(entries));
   }
   // A failed derive commit has rolled the deriver back before it rejects (see DeriveStage.commit).
@@ -472,9 +485,17 @@ export function createAdapterContext(opts: IngestOptions): AdapterContext {
   async function reject(raw: string, reason: string, detail: string): Promise<void> {
     const at = Date.now();
     opts.observer?.onRejected?.(reason, at);
-    await journal.quarantine([
-      { at, source: { id: source.id, type: source.type }, reason, detail, raw: `${raw}` },
-    ]);
+    const hook = opts.exceptions;
+    const entry: Omit<QuarantineEntry, 'id'> = {
+      at,
+      source: { id: source.id, type: source.type },
+      reason,
+      detail,
+      raw: `${raw}`,
+      ...(hook ? { owner: hook.owner(source.id) } : {}),
+    };
+    hook?.noted([entry]);
+    await journal.quarantine([entry]);
     opts.observer?.onDurable?.(0, 1, Date.now());
   }
 

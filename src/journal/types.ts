@@ -174,6 +174,8 @@ export interface QuarantineEntry {
   source: { id: string; type: string };
   reason: string;
   detail: string;
+  /** The team that owns it (the signal's, the source's or the gateway's owner); absent in entries from before owners. */
+  owner?: string;
   /** The raw sample exactly as the adapter emitted it (Date and bigint encoded), or a raw payload. */
   sample?: RawSample;
   raw?: string;
@@ -182,6 +184,8 @@ export interface QuarantineEntry {
 export interface DeadLetter {
   batch_id: string;
   sink: string;
+  /** The team that owns it (the sink's or the gateway's owner); absent in letters from before owners. */
+  owner?: string;
   at: number;
   status?: number;
   error: string;

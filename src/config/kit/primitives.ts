@@ -95,6 +95,16 @@ export const componentId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
   message: 'expected an id of lowercase letters, digits, "-" or "_" (at most 63 characters), e.g. "press-1"',
 });
 
+/** The team that owns what goes wrong with a component: its quarantine entries, dead letters, exception events. */
+export const ownerName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+    message: 'expected a team name of lowercase letters, digits, "-" or "_", e.g. "quality" or "erp-team"',
+  })
+  .describe(
+    'Team that owns the exceptions of this part (quarantine entries, dead letters), e.g. "quality", "maintenance", "controls", "erp-team"; inherited downward when absent.',
+  );
+
 /**
  * False when a URL carries a user or password: a secret there would sit in the YAML in clear and travel into every
  * place the URL is shown. True for text that is no URL at all (each schema reports that in its own words).

@@ -1,6 +1,7 @@
 // The part of a signal definition every source type shares: canonical name, units, scaling and the
 // validation rules. Adapters spread `signalBaseShape` into their own signal schema and add addressing.
 import { z } from 'zod';
+import { ownerName } from './primitives.js';
 import { checkUnit } from './units.js';
 
 export const ucumUnit = z
@@ -22,6 +23,7 @@ export const signalBaseShape = {
       'Canonical signal name, checked against gateway.signal_naming (e.g. "lyon.press1.hydraulic_pressure").',
     ),
   description: z.string().optional().describe('Free text for people; not sent anywhere.'),
+  owner: ownerName.optional(),
   value_type: valueType.optional(),
   unit: ucumUnit
     .optional()
@@ -81,6 +83,8 @@ export const signalBaseShape = {
 export interface SignalSpec {
   name: string;
   description?: string;
+  /** Team that owns this signal's exceptions; the source's (then the gateway's) when absent. */
+  owner?: string;
   value_type?: 'number' | 'integer' | 'boolean' | 'string';
   unit?: string;
   canonical_unit?: string;

@@ -88,3 +88,46 @@ export const clientCertFields = {
     .optional()
     .describe('PEM file of the client private key (mutual TLS); needs cert_file.'),
 };
+
+/** `ca_file`: the private CA that signs the peer's certificate. */
+function caFileField(peer: 'server' | 'broker') {
+  return z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      `PEM file of the CA(s) that sign the ${peer} certificate, for private PKIs; the system CAs otherwise.`,
+    );
+}
+
+/**
+ * The `tls:` section of a client of an HTTPS or NATS server: a private CA, a client certificate, and the lab-only
+ * switch that turns verification off. One schema, so every such sink says and checks the same.
+ */
+export const serverTlsSchema = z
+  .object({
+    ca_file: caFileField('server'),
+    ...clientCertFields,
+    insecure_skip_verify: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Turns off server certificate verification. For lab use only; logged as a warning at every start.',
+      ),
+  })
+  .strict()
+  .superRefine(requireCertKeyPair);
+
+/** The `tls:` section of an MQTT client (the source and the sink): a private CA, a client certificate, SNI. */
+export const brokerTlsSchema = z
+  .object({
+    ca_file: caFileField('broker'),
+    ...clientCertFields,
+    servername: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Name checked against the broker certificate when it differs from the URL host.'),
+  })
+  .strict()
+  .superRefine(requireCertKeyPair);

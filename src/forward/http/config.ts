@@ -3,10 +3,10 @@
 // batch, max_in_flight, retry) comes from the forwarder's ../config.ts, in the places the YAML always had it.
 import { z } from 'zod';
 import { duration, urlHasNoCredentials } from '../../config/kit/primitives.js';
-import { clientCertFields, requireCertKeyPair } from '../../config/kit/tls.js';
+import { serverTlsSchema } from '../../config/kit/tls.js';
 import { sinkCommonFields } from '../kit/config.js';
 
-const { id, select, batch, max_in_flight, retry, rate_limit, totals } = sinkCommonFields;
+const { id, owner, select, batch, max_in_flight, retry, rate_limit, totals } = sinkCommonFields;
 
 const httpUrl = z
   .string()
@@ -109,29 +109,12 @@ export const httpSinkAuthSchema = z
     }
   });
 
-export const httpSinkTlsSchema = z
-  .object({
-    ca_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'PEM file of the CA(s) that sign the server certificate, for private PKIs; the system CAs otherwise.',
-      ),
-    ...clientCertFields,
-    insecure_skip_verify: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Turns off server certificate verification. For lab use only; logged as a warning at every start.',
-      ),
-  })
-  .strict()
-  .superRefine(requireCertKeyPair);
+export const httpSinkTlsSchema = serverTlsSchema;
 
 export const httpSinkSchema = z
   .object({
     id,
+    owner,
     type: z.literal('http').describe('HTTP sink: POSTs batches in the plantgate.batch.v1 wire format.'),
     url: httpUrl.describe('URL the batches are POSTed to (http:// or https://).'),
     select,

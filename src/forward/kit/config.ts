@@ -2,7 +2,7 @@
 // how batches are cut, how many are in flight, and how retryable failures are retried. Defined once here and
 // spread into each sink kind's schema (see http/config.ts), so the YAML keys are the same for every kind.
 import { z } from 'zod';
-import { componentId, duration, size } from '../../config/kit/primitives.js';
+import { componentId, duration, ownerName, size } from '../../config/kit/primitives.js';
 
 export const sinkSelectSchema = z
   .object({
@@ -111,6 +111,9 @@ export const sinkTotalsSchema = z
  */
 export const sinkCommonFields = {
   id: componentId.describe('Unique sink id, e.g. "central"; part of every batch id, so keep it stable.'),
+  owner: ownerName
+    .optional()
+    .describe('Team that owns this sink\'s dead letters, e.g. "erp-team"; the gateway\'s owner when absent.'),
   select: sinkSelectSchema
     .prefault({})
     .describe('Which records this sink takes; everything when absent. All given lists must match.'),
@@ -166,4 +169,5 @@ export interface SinkConfigBase {
   retry: z.output<typeof sinkRetrySchema>;
   rate_limit?: z.output<typeof sinkRateLimitSchema> | undefined;
   totals?: z.output<typeof sinkTotalsSchema> | undefined;
+  owner?: string | undefined;
 }

@@ -2,8 +2,9 @@
 // becomes a message (canonical JSON on a unified-namespace topic, or Sparkplug B as an edge node), and how many
 // messages may wait for their PUBACK. Secrets by reference only; what every sink kind has comes from ../kit/config.ts.
 import { z } from 'zod';
+import { checkPasswordAuth, passwordRefFields } from '../../config/kit/password-auth.js';
 import { duration, type Secret, urlHasNoCredentials } from '../../config/kit/primitives.js';
-import { clientCertFields, requireCertKeyPair } from '../../config/kit/tls.js';
+import { brokerTlsSchema } from '../../config/kit/tls.js';
 import { sinkCommonFields } from '../kit/config.js';
 import { EVENT_PLACEHOLDERS, READING_PLACEHOLDERS, templateProblems } from './topics.js';
 
@@ -45,48 +46,11 @@ const sparkplugId = z
   .regex(/^[^/+#\u0000]+$/, { message: 'a Sparkplug id is one topic level: no "/", "+" or "#"' });
 
 export const mqttSinkAuthSchema = z
-  .object({
-    username: z.string().min(1).describe('MQTT user name.'),
-    password_env: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Name of the environment variable holding the MQTT password.'),
-    password_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Path of a file holding the MQTT password (trailing newline ignored).'),
-  })
+  .object({ username: z.string().min(1).describe('MQTT user name.'), ...passwordRefFields('MQTT') })
   .strict()
-  .superRefine((a, ctx) => {
-    if (a.password_env !== undefined && a.password_file !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give either password_env or password_file, not both',
-        path: ['password_file'],
-      });
-    }
-  });
+  .superRefine(checkPasswordAuth);
 
-export const mqttSinkTlsSchema = z
-  .object({
-    ca_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'PEM file of the CA(s) that sign the broker certificate, for private PKIs; the system CAs otherwise.',
-      ),
-    ...clientCertFields,
-    servername: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Name checked against the broker certificate when it differs from the URL host.'),
-  })
-  .strict()
-  .superRefine(requireCertKeyPair);
+export const mqttSinkTlsSchema = brokerTlsSchema;
 
 export const mqttSinkSparkplugSchema = z
   .object({

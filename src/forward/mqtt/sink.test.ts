@@ -212,7 +212,7 @@ describe('mqtt sink, format json', () => {
     await expect(sink.start()).rejects.toMatchObject({
       code: 'CONFIG_SECRET_MISSING',
       message:
-        'MQTT sink "central": auth.password_env was not resolved; sink configurations must come through the config loader.',
+        'MQTT sink "central": auth.password_env was not resolved; the configuration must come through the config loader.',
     });
   });
 });

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { IClientOptions, IClientPublishOptions } from 'mqtt';
 import type { Logger } from 'pino';
+import { resolvedPassword } from '../../config/kit/password-auth.js';
 import { readPem } from '../../config/kit/tls.js';
 import { ConfigError } from '../../kit/errors.js';
 import type { Batch, Sink, SinkEnv, WriteOutcome } from '../kit/types.js';
@@ -127,25 +128,7 @@ export class MqttSink implements Sink {
   }
 
   #password(): string | undefined {
-    const auth = this.#cfg.auth;
-    if (auth?.password !== undefined) {
-      return typeof auth.password === 'string' ? auth.password : auth.password.reveal();
-    }
-    // The config loader resolves password_env/password_file with the one set of secret rules; a reference
-    // without its value means the configuration did not come through it. The message names no value.
-    const ref =
-      auth?.password_env !== undefined
-        ? 'auth.password_env'
-        : auth?.password_file !== undefined
-          ? 'auth.password_file'
-          : undefined;
-    if (ref !== undefined) {
-      throw new ConfigError(
-        `MQTT sink "${this.#cfg.id}": ${ref} was not resolved; sink configurations must come through the config loader.`,
-        { code: 'CONFIG_SECRET_MISSING' },
-      );
-    }
-    return undefined;
+    return resolvedPassword(this.#cfg.auth, `MQTT sink "${this.#cfg.id}"`);
   }
 
   async write(batch: Batch, signal: AbortSignal): Promise<WriteOutcome> {

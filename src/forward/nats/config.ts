@@ -3,7 +3,7 @@
 // an optional stream to check at start. What every sink kind has comes from ../kit/config.ts, with its defaults.
 import { z } from 'zod';
 import { duration, urlHasNoCredentials } from '../../config/kit/primitives.js';
-import { clientCertFields, requireCertKeyPair } from '../../config/kit/tls.js';
+import { serverTlsSchema } from '../../config/kit/tls.js';
 import { sinkCommonFields } from '../kit/config.js';
 import { placeholdersOf, SUBJECT_PLACEHOLDERS, subjectTemplateProblem } from './subject.js';
 
@@ -107,25 +107,7 @@ export const natsSinkAuthSchema = z
     }
   });
 
-export const natsSinkTlsSchema = z
-  .object({
-    ca_file: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'PEM file of the CA(s) that sign the server certificates, for private PKIs; the system CAs otherwise.',
-      ),
-    ...clientCertFields,
-    insecure_skip_verify: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Turns off server certificate verification. For lab use only; logged as a warning at every start.',
-      ),
-  })
-  .strict()
-  .superRefine(requireCertKeyPair);
+export const natsSinkTlsSchema = serverTlsSchema;
 
 export const natsSinkStreamSchema = z
   .object({
