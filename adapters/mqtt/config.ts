@@ -2,38 +2,14 @@
 // session that lets the broker hold QoS 1 messages during a gateway outage, and how topics and payloads map to
 // signals. Secrets are given by reference only (env var or file).
 import { z } from 'zod';
+import { brokerUrl } from '../../src/config/kit/broker-url.js';
 import { deprecatedField, withDeprecatedKeys } from '../../src/config/kit/deprecated-keys.js';
 import { checkPasswordAuth, passwordRefFields } from '../../src/config/kit/password-auth.js';
-import {
-  componentId,
-  duration,
-  ownerName,
-  type Secret,
-  size,
-  urlHasNoCredentials,
-} from '../../src/config/kit/primitives.js';
+import { componentId, duration, ownerName, type Secret, size } from '../../src/config/kit/primitives.js';
 import { signalBaseShape } from '../../src/config/kit/signal.js';
 import { brokerTlsSchema } from '../../src/config/kit/tls.js';
 
-const mqttUrl = z
-  .string()
-  .refine(urlHasNoCredentials, {
-    message: 'put no credentials in the URL: use auth (username with password_env or password_file)',
-  })
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== '';
-      } catch {
-        return false;
-      }
-    },
-    {
-      message:
-        'expected a broker URL with mqtt://, mqtts://, ws:// or wss://, e.g. "mqtts://broker.plant.local:8883" or "ws://broker:9001/mqtt"',
-    },
-  );
+const mqttUrl = brokerUrl('"mqtts://broker.plant.local:8883" or "ws://broker:9001/mqtt"');
 
 /** `{topic[2]}` and `{key}`: the placeholders of a json, number or text subscription's signal template. */
 export const PLACEHOLDER_RE = /\{(topic\[(\d+)\]|key)\}/g;

@@ -8,12 +8,11 @@ import {
   eventSignalRefs,
   KNOWN_EVENT_RECORD_TYPES,
 } from '../events/config.js';
-import { rateLimitIssue } from '../forward/kit/config.js';
-import { sinkKindFor } from '../forward/registry.js';
+import { sinkIssues } from '../forward/registry.js';
 import { SpecRegistry } from '../pipeline/specs.js';
 import { DEFAULT_SIGNAL_NAMING } from './kit/primitives.js';
 import type { SignalDeclarations, SignalSpec } from './kit/signal.js';
-import { closest, didYouMean, quoteList } from './kit/suggest.js';
+import { closest, describeRule, didYouMean, quoteList, suggestSignalName } from './kit/suggest.js';
 import { checkConvertible } from './kit/units.js';
 import type { GatewayConfig, SinkConfig, SourceConfig } from './schema.js';
 import { adapterFor } from './schema.js';
@@ -76,13 +75,8 @@ export function crossCheck(input: CheckInput): {
     issues,
   );
   input.sinks.forEach((sink, i) => {
-    if (!sink) return;
-    const issue = rateLimitIssue(sink);
-    if (issue) issues.push({ path: ['sinks', i, ...issue.path], message: issue.message });
-    if (input.gateway) {
-      for (const p of sinkKindFor(sink.type)?.check?.(sink, input.gateway) ?? [])
-        issues.push({ path: ['sinks', i, ...p.path], message: p.message });
-    }
+    for (const p of sink ? sinkIssues(sink, input.gateway) : [])
+      issues.push({ ...p, path: ['sinks', i, ...p.path] });
   });
   return { issues, signals, warnings };
 }
@@ -304,30 +298,6 @@ function nameKey(path: Path, src: SourceSignals, name: string): Path {
   let node: unknown = src.source;
   for (const seg of path.slice(2)) node = (node as Record<string | number, unknown> | undefined)?.[seg];
   return (node as { name?: unknown } | undefined)?.name === name ? [...path, 'name'] : path;
-}
-
-function describeRule(rule: string): string {
-  if (rule === DEFAULT_SIGNAL_NAMING) {
-    return 'lowercase letters, digits and "_" in at least two segments separated by dots, starting with a letter, e.g. "lyon.press1.hydraulic_pressure"';
-  }
-  return `the pattern ${rule}`;
-}
-
-/** A name that follows the rule and stays close to what was written, or undefined. */
-export function suggestSignalName(name: string, rule: RegExp, site: string): string | undefined {
-  let s = name
-    .trim()
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .toLowerCase()
-    .replace(/[/\\:]+/g, '.')
-    .replace(/[^a-z0-9_.]+/g, '_')
-    .replace(/_+/g, '_')
-    .replace(/\.+/g, '.')
-    .replace(/(^|\.)_+/g, '$1')
-    .replace(/_+(\.|$)/g, '$1')
-    .replace(/^\.+|\.+$/g, '');
-  if (!rule.test(s) && !s.includes('.')) s = `${site}.${s}`;
-  return s !== name && rule.test(s) ? s : undefined;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { JournalStats } from '../journal/types.js';
 import { traceIdOf } from './kit/trace.js';
 import type { SinkHealth, SinkState, WriteOutcome } from './kit/types.js';
 import type { RateLimitSnapshot } from './rate-limit.js';
+import { limitedDetail, type RateLimitHealth, rateLimitHealth } from './rate-limit-health.js';
 
 export type ForwarderState = SinkState;
 
@@ -55,7 +56,7 @@ export interface ForwarderHealth extends SinkHealth {
    * The sink's `rate_limit`, when set: its limits, how often it held an attempt back, and while it does
    * (`limited`), the estimated time until the backlog is drained at the limit, net of what keeps coming in.
    */
-  rate_limit?: RateLimitSnapshot & { limited: boolean; drain_eta_s?: number };
+  rate_limit?: RateLimitHealth;
 }
 
 /** Hooks for metrics; `createForwarderMetrics` in metrics.ts builds them on a prom-client registry. */
@@ -80,14 +81,6 @@ const GROWTH_MIN_RATE = 1;
 const REJECTED_IN_A_ROW_FAILING = 3;
 /** At most one dead-letter error line per this interval; the others are counted into the next line. */
 const DEAD_LOG_INTERVAL_MS = 10_000;
-/** A sink counts as rate-limited for this long after an attempt last waited for tokens. */
-const RATE_LIMITED_FOR_MS = 2000;
-
-function fmtSeconds(s: number): string {
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  return `${Math.round(s / 360) / 10} h`;
-}
 
 export interface SinkHealthOptions {
   sinkId: string;
@@ -336,7 +329,7 @@ export class SinkHealthTracker {
 
   health(view: DeliveryView): ForwarderHealth {
     const { ledger } = view;
-    const limit = this.#rateLimit(view.rateLimit, ledger?.queued ?? 0);
+    const limit = rateLimitHealth(view.rateLimit, ledger?.queued ?? 0, () => this.#inputRate());
     let state = this.#state();
     if (state === 'connected' && limit?.limited) state = 'rate-limited';
     const h: ForwarderHealth = {
@@ -371,28 +364,8 @@ export class SinkHealthTracker {
     const growth = this.#growth();
     if (growth) h.backlog_growth = growth;
     if (limit) h.rate_limit = limit;
-    if (state === 'rate-limited') h.detail = this.#limitedDetail(limit, h.backlog);
+    if (state === 'rate-limited') h.detail = limitedDetail(limit, h.backlog);
     return h;
-  }
-
-  /**
-   * Limited means an attempt waited for tokens within the last RATE_LIMITED_FOR_MS. The drain estimate divides
-   * the backlog by the limit less the rate records keep arriving at (from the growth samples: what was
-   * delivered plus what the backlog grew by), so a sink whose input alone exceeds its limit says so instead.
-   */
-  #rateLimit(
-    snap: RateLimitSnapshot | undefined,
-    backlog: number,
-  ): ForwarderHealth['rate_limit'] | undefined {
-    if (!snap) return undefined;
-    const now = Date.now();
-    const limited = snap.last_wait_at !== undefined && now - snap.last_wait_at <= RATE_LIMITED_FOR_MS;
-    const out: NonNullable<ForwarderHealth['rate_limit']> = { ...snap, limited };
-    if (limited && snap.records_per_s !== undefined && backlog > 0) {
-      const net = snap.records_per_s - this.#inputRate();
-      if (net > 0) out.drain_eta_s = Math.ceil(backlog / net);
-    }
-    return out;
   }
 
   /** Records per second coming in for this sink over the sampled window (0 before two samples exist). */
@@ -404,20 +377,6 @@ export class SinkHealthTracker {
     const seconds = (last.t - first.t) / 1000;
     if (seconds <= 0) return 0;
     return Math.max(0, (last.backlog - first.backlog + last.delivered - first.delivered) / seconds);
-  }
-
-  #limitedDetail(limit: ForwarderHealth['rate_limit'], backlog: number): string {
-    const parts: string[] = [];
-    if (limit?.records_per_s !== undefined) parts.push(`${limit.records_per_s} records/s`);
-    if (limit?.requests_per_s !== undefined) parts.push(`${limit.requests_per_s} requests/s`);
-    const pace = `rate-limited to ${parts.join(' and ')}`;
-    if (backlog === 0) return `${pace}; delivering`;
-    if (limit?.drain_eta_s !== undefined) {
-      return `${pace}; a backlog of ${backlog} records drains in about ${fmtSeconds(limit.drain_eta_s)}`;
-    }
-    return limit?.records_per_s !== undefined
-      ? `${pace}; records arrive at least as fast as the limit lets them out, so the backlog of ${backlog} records does not shrink`
-      : `${pace}; a backlog of ${backlog} records`;
   }
 
   /** The current error becomes history (kept with its time and when it ended). */

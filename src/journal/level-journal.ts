@@ -18,7 +18,7 @@ import { getQuarantine, listQuarantine, pageQuarantine } from './quarantine.js';
 import type { PendingAppend } from './queue.js';
 import { readSink, readTail } from './reader.js';
 import { latestReceipts, receiptForSeq } from './receipts.js';
-import { getState, keptAgeCheckDue, keptStats } from './side-stores.js';
+import { getState, keptAgeCheckDue, keptStats, stageState } from './side-stores.js';
 import { errText, holdPrivateUmask, releasePrivateUmask, removeOwner } from './store-files.js';
 import type {
   CommitExtras,
@@ -30,7 +30,6 @@ import type {
   QuarantineEntry,
   Receipt,
   SinkSelector,
-  StateWrite,
 } from './types.js';
 
 export type { LevelJournalOptions } from './core.js';
@@ -231,7 +230,7 @@ export class LevelJournal implements Journal {
   ack(sinkId: string, seq: number, delivered: number, extras?: CommitExtras): Promise<void> {
     const c = this.#core;
     if (c.closed || !c.opened) return Promise.reject(c.closedError());
-    const staged = this.#stage(extras?.state);
+    const staged = stageState(c, extras?.state);
     if (staged) return staged;
     const receipts = extras?.receipts;
     return new Promise((resolve, reject) =>
@@ -254,7 +253,7 @@ export class LevelJournal implements Journal {
   deadLetter(letter: DeadLetter, lastSeq: number, extras?: CommitExtras): Promise<void> {
     const c = this.#core;
     if (c.closed || !c.opened) return Promise.reject(c.closedError());
-    const staged = this.#stage(extras?.state);
+    const staged = stageState(c, extras?.state);
     if (staged) return staged;
     const receipts = extras?.receipts;
     return new Promise((resolve, reject) =>
@@ -291,7 +290,7 @@ export class LevelJournal implements Journal {
   ): Promise<DeadLetter | undefined> {
     const c = this.#core;
     if (c.closed || !c.opened) return Promise.reject(c.closedError());
-    const staged = this.#stage(extras?.state);
+    const staged = stageState(c, extras?.state);
     if (staged) return staged;
     const receipts = extras?.receipts;
     return new Promise((resolve, reject) =>
@@ -355,20 +354,6 @@ export class LevelJournal implements Journal {
 
   getState<T>(key: string): Promise<T | undefined> {
     return getState<T>(this.#core, key);
-  }
-
-  /**
-   * Puts a state value into the commit the caller enqueues next, in the same tick: the commit loop takes the
-   * staged states and the queued requests together, so both are in one synced batch. A rejection when the value
-   * is not JSON; undefined when staged (or nothing to stage).
-   */
-  #stage(state: StateWrite | undefined): Promise<never> | undefined {
-    if (!state) return undefined;
-    const json = JSON.stringify(state.value);
-    if (json === undefined)
-      return Promise.reject(new PlantgateError('INTERNAL', `State "${state.key}" is not JSON.`));
-    this.#core.states.set(state.key, json);
-    return undefined;
   }
 
   putState(key: string, value: unknown): Promise<void> {

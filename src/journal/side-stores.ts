@@ -1,10 +1,11 @@
 // What the side stores share beside the records: the age pass over quarantine and dead letters, the episodes of
 // byte-bound drops (one warning per episode, `dropping_since` on /status), their stats, and the derived-event
 // state (`s!` keys), which a reader sees as soon as it is put, before its commit is synced.
+import { PlantgateError } from '../kit/errors.js';
 import type { Draft, Episode, JournalCore, Op } from './core.js';
 import { dropOldDeadLetters } from './dead-letters.js';
 import { dropOldQuarantine } from './quarantine.js';
-import type { KeptBound, KeptStats } from './types.js';
+import type { KeptBound, KeptStats, StateWrite } from './types.js';
 
 /** A quarantine or dead-letter store counts as dropping at its bound for this long after its last byte-bound drop. */
 const KEPT_EPISODE_MS = 10 * 60_000;
@@ -101,4 +102,18 @@ export async function getState<T>(core: JournalCore, key: string): Promise<T | u
       throw core.wrapDbError(err, 'getState');
     }));
   return v === undefined ? undefined : (JSON.parse(v) as T);
+}
+
+/**
+ * Puts a state value into the commit the caller enqueues next, in the same tick: the commit loop takes the staged
+ * states and the queued requests together, so both are in one synced batch. A rejection when the value is not
+ * JSON; undefined when staged (or nothing to stage).
+ */
+export function stageState(core: JournalCore, state: StateWrite | undefined): Promise<never> | undefined {
+  if (!state) return undefined;
+  const json = JSON.stringify(state.value);
+  if (json === undefined)
+    return Promise.reject(new PlantgateError('INTERNAL', `State "${state.key}" is not JSON.`));
+  core.states.set(state.key, json);
+  return undefined;
 }

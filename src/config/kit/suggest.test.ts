@@ -1,9 +1,9 @@
 // "Did you mean" and the signal name fixer: close words are suggested, unrelated ones are not.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { patternMatches, suggestSignalName } from '../checks.js';
+import { patternMatches } from '../checks.js';
 import { DEFAULT_SIGNAL_NAMING } from './primitives.js';
-import { closest, editDistance, quoteList } from './suggest.js';
+import { closest, editDistance, quoteList, suggestSignalName } from './suggest.js';
 
 describe('editDistance', () => {
   it('counts insertions, deletions, substitutions and adjacent swaps', () => {

@@ -1,5 +1,7 @@
 // "Did you mean" for configuration messages: the closest allowed word by edit distance, so a typo in a key,
-// a type, a time zone or a signal name comes back with the word the engineer most likely meant.
+// a type, a time zone or a signal name comes back with the word the engineer most likely meant; and a signal
+// name that breaks the naming rule comes back fixed.
+import { DEFAULT_SIGNAL_NAMING } from './primitives.js';
 
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
 export function editDistance(a: string, b: string): number {
@@ -59,4 +61,29 @@ export function quoteList(items: readonly string[], max = 12, conj: 'or' | 'and'
   if (rest > 0) return `${shown.join(', ')} and ${rest} more`;
   if (shown.length <= 1) return shown.join('');
   return `${shown.slice(0, -1).join(', ')} ${conj} ${shown[shown.length - 1]}`;
+}
+
+/** The signal naming rule in words, for messages. */
+export function describeRule(rule: string): string {
+  if (rule === DEFAULT_SIGNAL_NAMING) {
+    return 'lowercase letters, digits and "_" in at least two segments separated by dots, starting with a letter, e.g. "lyon.press1.hydraulic_pressure"';
+  }
+  return `the pattern ${rule}`;
+}
+
+/** A name that follows the rule and stays close to what was written, or undefined. */
+export function suggestSignalName(name: string, rule: RegExp, site: string): string | undefined {
+  let s = name
+    .trim()
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/[/\\:]+/g, '.')
+    .replace(/[^a-z0-9_.]+/g, '_')
+    .replace(/_+/g, '_')
+    .replace(/\.+/g, '.')
+    .replace(/(^|\.)_+/g, '$1')
+    .replace(/_+(\.|$)/g, '$1')
+    .replace(/^\.+|\.+$/g, '');
+  if (!rule.test(s) && !s.includes('.')) s = `${site}.${s}`;
+  return s !== name && rule.test(s) ? s : undefined;
 }

@@ -2,8 +2,9 @@
 // becomes a message (canonical JSON on a unified-namespace topic, or Sparkplug B as an edge node), and how many
 // messages may wait for their PUBACK. Secrets by reference only; what every sink kind has comes from ../kit/config.ts.
 import { z } from 'zod';
+import { brokerUrl as brokerUrlOf } from '../../config/kit/broker-url.js';
 import { checkPasswordAuth, passwordRefFields } from '../../config/kit/password-auth.js';
-import { duration, type Secret, urlHasNoCredentials } from '../../config/kit/primitives.js';
+import { duration, type Secret } from '../../config/kit/primitives.js';
 import { brokerTlsSchema } from '../../config/kit/tls.js';
 import { sinkCommonFields } from '../kit/config.js';
 import { EVENT_PLACEHOLDERS, READING_PLACEHOLDERS, templateProblems } from './topics.js';
@@ -13,25 +14,7 @@ const { id, ...commonFields } = sinkCommonFields;
 export const DEFAULT_READING_TOPIC = '{site}/{path}';
 export const DEFAULT_EVENT_TOPIC = '{site}/events/{type}';
 
-const brokerUrl = z
-  .string()
-  .refine(urlHasNoCredentials, {
-    message: 'put no credentials in the URL: use auth (username with password_env or password_file)',
-  })
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== '';
-      } catch {
-        return false;
-      }
-    },
-    {
-      message:
-        'expected a broker URL with mqtt://, mqtts://, ws:// or wss://, e.g. "mqtts://broker.central.example:8883"',
-    },
-  );
+const brokerUrl = brokerUrlOf('"mqtts://broker.central.example:8883"');
 
 function topicTemplate(allowed: readonly string[]) {
   return z.string().superRefine((t, ctx) => {
