@@ -138,7 +138,13 @@ describe.skipIf(!HAVE_SERVER)(
       expect(s.ledger.pipeline).toMatchObject({ received: total, ingested: total, balanced: true });
 
       const alive = cluster.filter((x) => x.alive()).map((x) => x.url);
-      const messages = await readStream(alive, 'PLANT');
+      // After a leader kill the cluster may still be electing its JetStream meta leader, and a management request
+      // times out meanwhile (seen once in CI): read once the cluster answers.
+      const messages = await waitFor(
+        'the stream to be readable',
+        () => readStream(alive, 'PLANT').catch(() => undefined),
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
       const batchIds = new Set(messages.map((m) => m.batchId));
       const ids = messages.flatMap((m) => m.recordIds);
       const unique = new Set(ids).size;
